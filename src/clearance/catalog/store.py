@@ -1,0 +1,517 @@
+"""The embedded catalogue: a directory with ``catalog.db`` (SQLite, WAL) and ``index/`` generations.
+
+Writes are transactional. A registration fingerprints first, outside any transaction, then writes a
+new index generation (temporary name, fsync, rename) and finally records the works, their signals
+and the generation in one transaction. A process killed at any point leaves either the old state or
+the new one; an unrecorded generation directory is garbage, removed on a later open.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from clearance.catalog import schema as s
+from clearance.config import Settings, default_catalog_dir
+from clearance.errors import CatalogError, ClearanceError, ConflictError, InputError, NotFoundError
+from clearance.fingerprint.base import Fingerprint, signal_types
+from clearance.index.postings import Generation, merge_generations, write_generation
+from clearance.media.decode import DecodedMedia, decode, display_name
+
+POLICIES = ("block", "review", "allow")
+MAX_ACTIVE_GENERATIONS = 8
+_ORPHAN_AGE_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Work:
+    """A registered work as stored in the catalogue."""
+
+    id: str
+    owner: str
+    title: str
+    kind: str
+    duration_s: float
+    policy: str
+    status: str
+    sha256: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What happened to one input of :meth:`Catalog.register`."""
+
+    path: str
+    status: str  # registered | duplicate | failed
+    work_id: str | None = None
+    error: str | None = None
+    code: str | None = None
+
+
+class Catalog:
+    """A catalogue directory. Open with :meth:`Catalog.open`; safe to share between processes.
+
+    >>> catalog = Catalog.open("/tmp/cat")                                   # doctest: +SKIP
+    >>> [r.work_id for r in catalog.register(["song.mp3"], owner="Label A")]  # doctest: +SKIP
+    ['w3f9c2a1b0d4e']
+    """
+
+    def __init__(self, directory: Path, settings: Settings) -> None:
+        self.directory = directory
+        self.settings = settings
+        self.index_dir = directory / "index"
+        self._engine = _sqlite_engine(directory / "catalog.db")
+        self._mapped: dict[str, Generation] = {}
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, *, settings: Settings | None = None) -> Catalog:
+        """Open (creating if needed) the catalogue at ``path`` or the default location."""
+        settings = settings or Settings.load()
+        directory = default_catalog_dir(Path(path) if path is not None else settings.catalog)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "index").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot create catalogue at {display_name(directory)}: {exc.strerror}"
+            ) from exc
+        catalog = cls(directory, settings)
+        catalog._init_schema()
+        catalog._collect_garbage()
+        return catalog
+
+    def close(self) -> None:
+        self._mapped.clear()
+        self._engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- registration -------------------------------------------------------------------------------
+
+    def register(
+        self,
+        paths: Sequence[Path | str] | Path | str,
+        *,
+        owner: str,
+        title: str | None = None,
+        policy: str = "block",
+        strict: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[Registration]:
+        """Fingerprint and store works, one per file.
+
+        With ``strict`` (the default) the first bad input raises and nothing is stored; otherwise
+        bad inputs come back as ``failed`` results and the good ones are stored.
+        """
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        owner = owner.strip()
+        if not owner:
+            raise InputError("owner must not be empty")
+        if policy not in POLICIES:
+            raise InputError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if title is not None and len(paths) > 1:
+            raise InputError("--title applies to one file; register several files without it")
+        results: list[Registration] = []
+        pending: list[tuple[str, DecodedMedia, dict[str, Fingerprint]]] = []
+        seen: dict[str, str] = {}
+        signals = signal_types()
+        for path in paths:
+            name = display_name(path)
+            if progress:
+                progress(name)
+            try:
+                media = decode(path, limits=self.settings.limits)
+                prints = {n: st.reference(media) for n, st in signals.items() if st.applies_to(media)}
+                if not prints:
+                    raise InputError(f"{name}: nothing to fingerprint (no audio with sound in it)")
+            except ClearanceError as exc:
+                if strict:
+                    raise
+                results.append(Registration(name, "failed", error=str(exc), code=exc.code))
+                continue
+            if media.sha256 in seen:
+                results.append(Registration(name, "duplicate", work_id=seen[media.sha256]))
+                continue
+            existing = self._work_by_sha(media.sha256)
+            if existing is not None:
+                if existing.owner != owner:
+                    exc2 = ConflictError(f"{name}: already registered by another owner as work {existing.id}")
+                    if strict:
+                        raise exc2
+                    results.append(Registration(name, "failed", error=str(exc2), code=exc2.code))
+                    continue
+                results.append(Registration(name, "duplicate", work_id=existing.id))
+                continue
+            work_id = "w" + uuid.uuid4().hex[:15]
+            seen[media.sha256] = work_id
+            pending.append((work_id, media, prints))
+            results.append(Registration(name, "registered", work_id=work_id))
+        if pending:
+            self._store(pending, owner=owner, title=title, policy=policy)
+        return results
+
+    def _store(
+        self,
+        pending: list[tuple[str, DecodedMedia, dict[str, Fingerprint]]],
+        *,
+        owner: str,
+        title: str | None,
+        policy: str,
+    ) -> None:
+        by_signal: dict[str, list[tuple[str, Any, Any, int]]] = {}
+        for work_id, _media, prints in pending:
+            for signal, fp in prints.items():
+                by_signal.setdefault(signal, []).append((work_id, fp.keys, fp.frames, fp.n_frames))
+        written: dict[str, Path] = {}
+        try:
+            for signal, items in by_signal.items():
+                written[signal] = write_generation(self.index_dir / signal, items)
+            now = time.time()
+            with self._begin() as conn:
+                owner_id = self._owner_id(conn, owner, now)
+                for work_id, media, prints in pending:
+                    conn.execute(
+                        insert(s.works).values(
+                            id=work_id,
+                            owner_id=owner_id,
+                            title=title or media.path.stem,
+                            kind="audio",
+                            duration_s=media.duration_s,
+                            policy=policy,
+                            status="active",
+                            sha256=media.sha256,
+                            source_name=display_name(media.path.name),
+                            created_at=now,
+                        )
+                    )
+                    for signal, fp in prints.items():
+                        conn.execute(
+                            insert(s.work_signals).values(
+                                work_id=work_id, signal=signal, n_hashes=len(fp.keys)
+                            )
+                        )
+                for signal, path in written.items():
+                    conn.execute(
+                        insert(s.generations).values(
+                            id=path.name,
+                            signal=signal,
+                            state="active",
+                            n_postings=sum(len(i[1]) for i in by_signal[signal]),
+                            n_works=len(by_signal[signal]),
+                            created_at=now,
+                        )
+                    )
+        except IntegrityError as exc:
+            for path in written.values():
+                shutil.rmtree(path, ignore_errors=True)
+            raise ConflictError("a concurrent registration stored the same content; try again") from exc
+        except BaseException:
+            for path in written.values():
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        for signal in written:
+            self.compact(signal, min_generations=MAX_ACTIVE_GENERATIONS + 1)
+
+    def compact(self, signal: str, *, min_generations: int = 2) -> bool:
+        """Merge the active generations of ``signal`` into one; ``False`` when there was nothing to do.
+
+        Safe against concurrent writers: the merge is recorded only if every merged generation is
+        still active when the transaction runs.
+        """
+        rows = self._active_generation_ids(signal)
+        if len(rows) < min_generations:
+            return False
+        gens = [self._generation(signal, gid) for gid in rows]
+        keep = self._active_work_ids()
+        new_path = merge_generations(self.index_dir / signal, gens, keep)
+        new_gen = Generation(new_path)
+        now = time.time()
+        try:
+            with self._begin() as conn:
+                res = conn.execute(
+                    update(s.generations)
+                    .where(s.generations.c.id.in_(rows), s.generations.c.state == "active")
+                    .values(state="retired", retired_at=now)
+                )
+                if res.rowcount != len(rows):
+                    raise _Abort()
+                conn.execute(
+                    insert(s.generations).values(
+                        id=new_path.name,
+                        signal=signal,
+                        state="active",
+                        n_postings=len(new_gen),
+                        n_works=len(new_gen.work_ids),
+                        created_at=now,
+                    )
+                )
+        except _Abort:
+            shutil.rmtree(new_path, ignore_errors=True)
+            return False
+        except BaseException:
+            shutil.rmtree(new_path, ignore_errors=True)
+            raise
+        return True
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def works(self, owner: str | None = None) -> list[Work]:
+        """Registered works, oldest first, optionally of one owner."""
+        query = _work_select()
+        if owner is not None:
+            query = query.where(s.owners.c.name == owner)
+        with self._engine.connect() as conn:
+            return [_work(r) for r in conn.execute(query.order_by(s.works.c.created_at, s.works.c.id))]
+
+    def work(self, work_id: str) -> Work:
+        """One work by id."""
+        with self._engine.connect() as conn:
+            row = conn.execute(_work_select().where(s.works.c.id == work_id)).first()
+        if row is None:
+            raise NotFoundError(f"no work with id {work_id!r}")
+        return _work(row)
+
+    def generations(self, signal: str) -> list[Generation]:
+        """The active, memory-mapped generations of ``signal`` (reloaded if a writer replaced them)."""
+        for _attempt in range(3):
+            ids = self._active_generation_ids(signal)
+            try:
+                gens = [self._generation(signal, gid) for gid in ids]
+            except FileNotFoundError:
+                continue  # retired and removed between listing and mapping: list again
+            for gid in list(self._mapped):
+                if gid not in ids:
+                    del self._mapped[gid]
+            return gens
+        raise CatalogError(f"index for {signal} keeps changing under this reader; try again")
+
+    def index_size_bytes(self, signal: str) -> int:
+        """Bytes on disk of the active generations of ``signal``."""
+        return sum(g.size_bytes for g in self.generations(signal))
+
+    def record_scan(self, report: dict[str, Any]) -> str:
+        """Keep a scan report and its findings (the audit trail); returns the scan id."""
+        scan_id = "s" + uuid.uuid4().hex[:15]
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.scans).values(
+                    id=scan_id,
+                    created_at=time.time(),
+                    input_name=report["input"]["path"],
+                    input_sha256=report["input"]["sha256"],
+                    decision=report["decision"],
+                    policy_version=report.get("policy_version", "builtin/1"),
+                    report=json.dumps(report),
+                )
+            )
+            for i, f in enumerate(report["findings"]):
+                conn.execute(
+                    insert(s.findings).values(
+                        scan_id=scan_id,
+                        position=i,
+                        kind=f["kind"],
+                        work_id=f.get("work_id"),
+                        query_start=f["query_start"],
+                        query_end=f["query_end"],
+                        ref_start=f.get("ref_start"),
+                        ref_end=f.get("ref_end"),
+                        score=f["score"],
+                        policy=f["policy"],
+                        evidence=json.dumps(f.get("evidence", {})),
+                    )
+                )
+        return scan_id
+
+    def scan_report(self, scan_id: str) -> dict[str, Any]:
+        """A stored scan report by id."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(s.scans.c.report).where(s.scans.c.id == scan_id)).first()
+        if row is None:
+            raise NotFoundError(f"no scan with id {scan_id!r}")
+        report: dict[str, Any] = json.loads(row[0])
+        return report
+
+    def check(self) -> list[str]:
+        """Consistency problems, if any: works without postings, recorded generations missing on disk."""
+        problems: list[str] = []
+        with self._engine.connect() as conn:
+            active = conn.execute(
+                select(s.generations.c.id, s.generations.c.signal).where(s.generations.c.state == "active")
+            ).all()
+            signals = conn.execute(select(s.work_signals.c.work_id, s.work_signals.c.signal)).all()
+        indexed: dict[str, set[str]] = {}
+        for gid, signal in active:
+            path = self.index_dir / signal / gid
+            if not path.is_dir():
+                problems.append(f"generation {gid} is recorded but missing on disk")
+                continue
+            indexed.setdefault(signal, set()).update(Generation(path).work_ids)
+        for work_id, signal in signals:
+            if work_id not in indexed.get(signal, set()):
+                problems.append(f"work {work_id} has no {signal} postings in any active generation")
+        return problems
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _begin(self) -> Any:
+        try:
+            return self._engine.begin()
+        except OperationalError as exc:
+            raise CatalogError(f"catalogue database is unavailable: {exc.orig}") from exc
+
+    def _init_schema(self) -> None:
+        try:
+            with self._begin() as conn:
+                s.metadata.create_all(conn)
+                version = conn.execute(
+                    select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+                ).scalar()
+                if version is None:
+                    conn.execute(insert(s.meta).values(key="schema_version", value=str(s.SCHEMA_VERSION)))
+                elif int(version) > s.SCHEMA_VERSION:
+                    raise CatalogError(f"catalogue schema {version} is newer than this clearance understands")
+        except OperationalError as exc:
+            raise CatalogError(f"cannot open catalogue database: {exc.orig}") from exc
+
+    def _collect_garbage(self) -> None:
+        """Remove generation directories nobody can need: unrecorded or retired for over an hour.
+
+        A young unrecorded directory may belong to a writer that is about to commit, and a freshly
+        retired one may still be mapped by a reader, so both are left alone for a while.
+        """
+        now = time.time()
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(s.generations.c.id, s.generations.c.state, s.generations.c.retired_at)
+            ).all()
+        state = {r[0]: (r[1], r[2]) for r in rows}
+        for signal_dir in [d for d in self.index_dir.iterdir() if d.is_dir()]:
+            for entry in signal_dir.iterdir():
+                recorded, retired_at = state.get(entry.name, (None, None))
+                if recorded == "active":
+                    continue
+                try:
+                    since = retired_at if recorded == "retired" and retired_at else entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if now - since > _ORPHAN_AGE_S:
+                    shutil.rmtree(entry, ignore_errors=True)
+
+    def _active_generation_ids(self, signal: str) -> list[str]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(s.generations.c.id)
+                .where(s.generations.c.signal == signal, s.generations.c.state == "active")
+                .order_by(s.generations.c.created_at, s.generations.c.id)
+            ).all()
+        return [r[0] for r in rows]
+
+    def _active_work_ids(self) -> set[str]:
+        with self._engine.connect() as conn:
+            return {r[0] for r in conn.execute(select(s.works.c.id).where(s.works.c.status == "active"))}
+
+    def _generation(self, signal: str, gen_id: str) -> Generation:
+        gen = self._mapped.get(gen_id)
+        if gen is None:
+            path = self.index_dir / signal / gen_id
+            if not path.is_dir():
+                raise FileNotFoundError(path)
+            gen = self._mapped[gen_id] = Generation(path)
+        return gen
+
+    def _work_by_sha(self, sha: str) -> Work | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(_work_select().where(s.works.c.sha256 == sha)).first()
+        return _work(row) if row is not None else None
+
+    @staticmethod
+    def _owner_id(conn: Connection, name: str, now: float) -> int:
+        found = conn.execute(select(s.owners.c.id).where(s.owners.c.name == name)).scalar()
+        if found is not None:
+            return int(found)
+        new_id = conn.execute(
+            insert(s.owners).values(name=name, created_at=now).returning(s.owners.c.id)
+        ).scalar_one()
+        return int(new_id)
+
+    def work_meta(self, work_ids: Iterable[str]) -> dict[str, Work]:
+        """Works by id, for the ids given (unknown ids are left out)."""
+        ids = list(set(work_ids))
+        if not ids:
+            return {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(_work_select().where(s.works.c.id.in_(ids))).all()
+        return {r.id: _work(r) for r in rows}
+
+    def count_works(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(s.works)).scalar() or 0)
+
+
+class _Abort(Exception):
+    pass
+
+
+def _work_select() -> Any:
+    return select(
+        s.works.c.id,
+        s.owners.c.name.label("owner"),
+        s.works.c.title,
+        s.works.c.kind,
+        s.works.c.duration_s,
+        s.works.c.policy,
+        s.works.c.status,
+        s.works.c.sha256,
+        s.works.c.created_at,
+    ).join(s.owners, s.owners.c.id == s.works.c.owner_id)
+
+
+def _work(row: Any) -> Work:
+    return Work(
+        id=row.id,
+        owner=row.owner,
+        title=row.title,
+        kind=row.kind,
+        duration_s=row.duration_s,
+        policy=row.policy,
+        status=row.status,
+        sha256=row.sha256,
+        created_at=row.created_at,
+    )
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", future=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Take the write lock up front: two writers that both start with a read would deadlock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

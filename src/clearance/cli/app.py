@@ -1,0 +1,187 @@
+"""``clearance`` commands (typer + rich). Each parses, calls one library function and renders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from clearance.catalog.store import POLICIES, Catalog
+from clearance.config import Settings
+from clearance.errors import ClearanceError
+from clearance.scan.pipeline import ScanReport, scan
+
+app = typer.Typer(
+    name="clearance",
+    help="Rights clearance for AI-generated media: register works, scan clips, decide.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="catalogue directory (default: $CLEARANCE_CATALOG or the user data dir)"),
+]
+
+
+class _State:
+    catalog: Path | None = None
+    config: Path | None = None
+
+
+@app.callback()
+def _root(
+    catalog: CatalogOpt = None,
+    config: Annotated[Path | None, typer.Option("--config", help="settings file (TOML)")] = None,
+) -> None:
+    _State.catalog = catalog
+    _State.config = config
+
+
+def _open(catalog: Path | None) -> Catalog:
+    settings = Settings.load(_State.config)
+    return Catalog.open(catalog or _State.catalog, settings=settings)
+
+
+@app.command()
+def register(
+    files: Annotated[list[Path], typer.Argument(help="media files to register")],
+    owner: Annotated[str, typer.Option("--owner", help="rights holder")],
+    title: Annotated[str | None, typer.Option("--title", help="title (one file only)")] = None,
+    policy: Annotated[str, typer.Option("--policy", help="block | review | allow")] = "block",
+    catalog: CatalogOpt = None,
+) -> None:
+    """Fingerprint and store works; prints one line per file with its work id."""
+    if policy not in POLICIES:
+        raise ClearanceError(f"--policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+    cat = _open(catalog)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("fingerprinting", total=len(files))
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=f"fingerprinting {name[-40:]}")
+
+        results = cat.register(files, owner=owner, title=title, policy=policy, strict=False, progress=step)
+    failed = 0
+    for r in results:
+        if r.status == "failed":
+            failed += 1
+            err.print(f"error: {r.error}", markup=False, highlight=False)
+        else:
+            print(f"{r.work_id}\t{r.status}\t{r.path}")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def works(
+    owner: Annotated[str | None, typer.Option("--owner", help="only this owner's works")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List registered works."""
+    rows = _open(catalog).works(owner)
+    if as_json:
+        print(json.dumps([w.__dict__ for w in rows], indent=2))
+        return
+    table = Table("id", "owner", "title", "kind", "duration", "policy", "status")
+    table.columns[0].no_wrap = True
+    for w in rows:
+        table.add_row(w.id, w.owner, w.title, w.kind, f"{w.duration_s:.1f} s", w.policy, w.status)
+    out.print(table)
+
+
+@app.command("scan")
+def scan_cmd(
+    file: Annotated[Path, typer.Argument(help="clip to screen")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the clearance.scan/1 report")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Screen a clip: which registered works it contains, where, and the decision."""
+    report = scan(_open(catalog), file)
+    if as_json:
+        print(json.dumps(report.to_json_dict(), indent=2))
+    else:
+        render_report(report)
+
+
+@app.command()
+def demo(
+    keep: Annotated[Path | None, typer.Option("--keep", help="build the demo in this directory")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Build a catalogue from synthesized songs, make an edited clip with two of them, and scan it."""
+    from clearance.scan.demo import run_demo
+
+    with (
+        err.status("building the demo catalogue and clip ...", spinner="dots") if err.is_terminal else _null()
+    ):
+        result = run_demo(keep)
+    if as_json:
+        print(json.dumps(result.report.to_json_dict(), indent=2))
+        return
+    out.print(f"catalogue: {result.catalog_dir}", markup=False, highlight=False)
+    out.print(f"clip:      {result.clip}", markup=False, highlight=False)
+    out.print(
+        "The clip holds: 4 s speech | 10 s of Song A at +4 % speed | 4 s unregistered music | "
+        "8 s of Song C under a voice-over."
+    )
+    render_report(result.report)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def render_report(report: ScanReport) -> None:
+    """A findings table and the decision."""
+    info = report.input
+    out.print(
+        f"[bold]{info.path}[/bold]  {info.duration:.1f} s  scan {report.scan_id or '-'}", highlight=False
+    )
+    if report.findings:
+        table = Table(
+            "kind", "work id", "title", "owner", "in clip (s)", "in work (s)", "speed", "score", "policy"
+        )
+        table.columns[1].no_wrap = True
+        for f in report.findings:
+            table.add_row(
+                f.kind,
+                f.work_id,
+                f.title,
+                f.owner,
+                f"{f.query_start:.1f}-{f.query_end:.1f}",
+                f"{f.ref_start:.1f}-{f.ref_end:.1f}"
+                if f.ref_start is not None and f.ref_end is not None
+                else "-",
+                f"{f.speed:.3f}",
+                f"{f.score:.2f}",
+                f.policy,
+            )
+        out.print(table)
+    else:
+        out.print("no registered work found")
+    colour = {"block": "red", "review": "yellow", "allow": "green"}.get(report.decision, "white")
+    out.print(f"decision: [bold {colour}]{report.decision}[/]")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: runs the app, turning clearance errors into one line and exit code 2."""
+    try:
+        app(args=argv)  # standalone: usage errors exit 2, --help exits 0
+    except ClearanceError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)

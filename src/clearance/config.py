@@ -1,0 +1,67 @@
+"""Settings: defaults < TOML file < environment (``CLEARANCE_*``) < explicit arguments.
+
+Limits are settings, not constants, so a deployment can tighten or loosen them without code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clearance.errors import ConfigError
+
+
+class Limits(BaseSettings):
+    """Bounds on what one input may cost; anything over them is refused with ``limit_exceeded``."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARANCE_LIMIT_", extra="forbid")
+
+    max_input_bytes: int = Field(4 * 1024**3, gt=0, description="largest file accepted")
+    max_duration_s: float = Field(6 * 3600.0, gt=0, description="longest media accepted")
+    decode_timeout_s: float = Field(900.0, gt=0, description="wall time for decoding one input")
+
+
+class Settings(BaseSettings):
+    """All tunables of one clearance deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARANCE_", extra="forbid")
+
+    catalog: Path | None = Field(None, description="catalogue directory")
+    limits: Limits = Field(default_factory=Limits)
+    audio_min_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="findings below this calibrated score are not reported"
+    )
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: Any) -> Settings:
+        """Read ``path`` (TOML) or ``$CLEARANCE_CONFIG`` if set, then apply environment and overrides."""
+        data: dict[str, Any] = {}
+        src = path or (Path(os.environ["CLEARANCE_CONFIG"]) if os.environ.get("CLEARANCE_CONFIG") else None)
+        if src is not None:
+            try:
+                data = tomllib.loads(src.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config {src}: {exc}") from exc
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc
+
+
+def default_catalog_dir(explicit: Path | None = None) -> Path:
+    """``--catalog DIR``, else ``$CLEARANCE_CATALOG``, else the user data directory (contract)."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("CLEARANCE_CATALOG")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("clearance")) / "catalog"

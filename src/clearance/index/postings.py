@@ -1,0 +1,161 @@
+"""Sorted hash postings in immutable, memory-mapped generations.
+
+A generation is a directory ``gen-<id>/`` holding ``keys.npy`` (uint32, sorted), ``values.npy``
+(uint32: the work's base frame + the anchor frame) and ``works.json`` (work ids and base frames).
+It is written under a temporary name, fsynced and renamed, and only then recorded in the catalogue,
+in the same transaction as the works it holds: a killed writer leaves at worst an unrecorded
+directory, never a half-written generation that readers can see. Readers map the files read-only, so
+any number of processes can search while another writes the next generation.
+
+Decision: sorted NumPy arrays and ``searchsorted`` rather than a hash table: they are a plain file,
+need no load step, share pages between processes, and a lookup touches ~log2(n) cached pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_BUCKET = 4096
+"""Keys with more postings than this are skipped at query time: they say nothing about a work."""
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Raw index hits: for each, the work (index into ``work_ids``), reference and query frame."""
+
+    work_ids: list[str]
+    work: npt.NDArray[np.int64]
+    ref_frame: npt.NDArray[np.int64]
+    query_frame: npt.NDArray[np.int64]
+
+
+class Generation:
+    """One read-only generation of postings, memory-mapped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.keys: npt.NDArray[np.uint32] = np.load(path / "keys.npy", mmap_mode="r")
+        self.values: npt.NDArray[np.uint32] = np.load(path / "values.npy", mmap_mode="r")
+        meta = json.loads((path / "works.json").read_text(encoding="utf-8"))
+        self.work_ids: list[str] = meta["work_ids"]
+        self.bases = np.asarray(meta["bases"], dtype=np.int64)
+        self.frames = np.asarray(meta["frames"], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir())
+
+    def search(self, keys: npt.NDArray[np.uint32], frames: npt.NDArray[np.uint32]) -> Hits:
+        """Every posting whose key equals a query key, paired with that query key's frame."""
+        if len(self) == 0 or len(keys) == 0:
+            return Hits(self.work_ids, *(np.zeros(0, np.int64) for _ in range(3)))
+        order = np.argsort(keys, kind="stable")
+        keys, frames = keys[order], frames[order]
+        lo = np.searchsorted(self.keys, keys, side="left")
+        hi = np.searchsorted(self.keys, keys, side="right")
+        counts = hi - lo
+        counts[counts > MAX_BUCKET] = 0
+        total = int(counts.sum())
+        if total == 0:
+            return Hits(self.work_ids, *(np.zeros(0, np.int64) for _ in range(3)))
+        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        positions = starts + np.arange(total)
+        values = np.asarray(self.values[positions], dtype=np.int64)
+        query_frame = np.repeat(frames.astype(np.int64), counts)
+        work = np.searchsorted(self.bases, values, side="right") - 1
+        return Hits(self.work_ids, work, values - self.bases[work], query_frame)
+
+
+def write_generation(
+    directory: Path, works: list[tuple[str, npt.NDArray[np.uint32], npt.NDArray[np.uint32], int]]
+) -> Path:
+    """Write a new generation from ``(work_id, keys, frames, n_frames)`` items; returns its final path.
+
+    The directory appears under its final name only once complete and fsynced.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    gen_id = uuid.uuid4().hex[:16]
+    tmp = directory / f".tmp-{gen_id}"
+    final = directory / f"gen-{gen_id}"
+    tmp.mkdir()
+    try:
+        bases: list[int] = []
+        base = 0
+        all_keys: list[npt.NDArray[np.uint32]] = []
+        all_values: list[npt.NDArray[np.uint32]] = []
+        for _work_id, keys, frames, n_frames in works:
+            bases.append(base)
+            all_keys.append(np.asarray(keys, np.uint32))
+            all_values.append((np.asarray(frames, np.int64) + base).astype(np.uint32))
+            base += int(n_frames) + 1
+        if base >= 2**32:
+            raise ValueError("generation too large for 32-bit postings; split the registration")
+        keys_arr = np.concatenate(all_keys) if all_keys else np.zeros(0, np.uint32)
+        values_arr = np.concatenate(all_values) if all_values else np.zeros(0, np.uint32)
+        order = np.lexsort((values_arr, keys_arr))
+        _save(tmp / "keys.npy", keys_arr[order])
+        _save(tmp / "values.npy", values_arr[order])
+        meta = {
+            "format": "clearance.postings/1",
+            "work_ids": [w[0] for w in works],
+            "bases": bases,
+            "frames": [int(w[3]) for w in works],
+        }
+        _write_synced(tmp / "works.json", json.dumps(meta).encode())
+        _fsync_dir(tmp)
+        os.rename(tmp, final)
+        _fsync_dir(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def merge_generations(directory: Path, generations: list[Generation], keep: set[str]) -> Path:
+    """A new generation holding the postings of the works in ``keep`` from ``generations``."""
+    items: list[tuple[str, npt.NDArray[np.uint32], npt.NDArray[np.uint32], int]] = []
+    for gen in generations:
+        values = np.asarray(gen.values, dtype=np.int64)
+        work = np.searchsorted(gen.bases, values, side="right") - 1
+        keys = np.asarray(gen.keys)
+        for i, work_id in enumerate(gen.work_ids):
+            if work_id not in keep:
+                continue
+            mask = work == i
+            items.append(
+                (work_id, keys[mask], (values[mask] - gen.bases[i]).astype(np.uint32), gen.frames[i])
+            )
+    return write_generation(directory, items)
+
+
+def _save(path: Path, array: npt.NDArray[np.uint32]) -> None:
+    with path.open("wb") as fh:
+        np.save(fh, np.ascontiguousarray(array))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

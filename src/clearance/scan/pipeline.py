@@ -1,0 +1,182 @@
+"""Screen one input against the catalogue and produce the ``clearance.scan/1`` report.
+
+The pipeline decodes once, hands the decoded media to every signal type that applies, searches each
+type's index generations, aligns the hits into segments and lets the policy layer decide. It knows
+signal types only through the :class:`~clearance.fingerprint.SignalType` protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from clearance.catalog.store import Catalog
+from clearance.fingerprint.base import SignalType, signal_types
+from clearance.index.postings import Hits
+from clearance.match.align import Segment, align_hits
+from clearance.media.decode import DecodedMedia, decode, display_name
+from clearance.policy.decide import POLICY_VERSION, decide
+
+REPORT_SCHEMA = "clearance.scan/1"
+
+
+class InputInfo(BaseModel):
+    path: str
+    sha256: str
+    duration: float
+    has_video: bool
+    has_audio: bool
+
+
+class Finding(BaseModel):
+    """One matched segment (contract: see DESIGN.md section 4)."""
+
+    kind: str
+    work_id: str
+    title: str
+    owner: str
+    query_start: float
+    query_end: float
+    ref_start: float | None
+    ref_end: float | None
+    speed: float
+    score: float = Field(ge=0.0, le=1.0)
+    policy: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScanReport(BaseModel):
+    """The scan report (schema ``clearance.scan/1``)."""
+
+    model_config = {"populate_by_name": True}
+
+    schema_: str = Field(REPORT_SCHEMA, alias="schema")
+    scan_id: str | None = None
+    input: InputInfo
+    decision: str
+    policy_version: str = POLICY_VERSION
+    findings: list[Finding]
+    timings: dict[str, float]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The report as plain JSON data, with ``schema`` as its first key."""
+        return self.model_dump(by_alias=True)
+
+
+def scan(
+    catalog: Catalog, path: Path | str, *, record: bool = True, min_score: float | None = None
+) -> ScanReport:
+    """Screen ``path`` against ``catalog``: findings per work and segment, and the decision.
+
+    >>> report = scan(Catalog.open("/tmp/cat"), "clip.mp4")   # doctest: +SKIP
+    >>> report.decision, [(f.title, f.query_start) for f in report.findings]   # doctest: +SKIP
+    ('block', [('song', 4.02)])
+    """
+    started = time.perf_counter()
+    media = decode(path, limits=catalog.settings.limits)
+    decoded = time.perf_counter()
+    threshold = catalog.settings.audio_min_score if min_score is None else min_score
+    segments: list[tuple[SignalType, Segment]] = []
+    fingerprint_s = search_s = 0.0
+    for signal in signal_types().values():
+        if not signal.applies_to(media):
+            continue
+        t0 = time.perf_counter()
+        fp = signal.query(media)
+        t1 = time.perf_counter()
+        hits = _search(catalog, signal, fp.keys, fp.frames)
+        found = align_hits(hits, signal.align, query_frames=fp.n_frames)
+        t2 = time.perf_counter()
+        fingerprint_s += t1 - t0
+        search_s += t2 - t1
+        segments.extend((signal, seg) for seg in found if seg.score >= threshold)
+    findings = _findings(catalog, segments)
+    report = ScanReport(
+        input=_input_info(media),
+        decision=decide(f.policy for f in findings),
+        findings=findings,
+        timings={
+            "decode_s": round(decoded - started, 4),
+            "fingerprint_s": round(fingerprint_s, 4),
+            "search_s": round(search_s, 4),
+            "total_s": round(time.perf_counter() - started, 4),
+        },
+    )
+    if record:
+        report.scan_id = catalog.record_scan(report.to_json_dict())
+    return report
+
+
+def _search(catalog: Catalog, signal: SignalType, keys: Any, frames: Any) -> Hits:
+    work_ids: list[str] = []
+    parts: list[tuple[Any, Any, Any]] = []
+    for gen in catalog.generations(signal.name):
+        hits = gen.search(keys, frames)
+        parts.append((hits.work + len(work_ids), hits.ref_frame, hits.query_frame))
+        work_ids.extend(gen.work_ids)
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return Hits([], empty, empty, empty)
+    return Hits(work_ids, *(np.concatenate([p[i] for p in parts]) for i in range(3)))
+
+
+def _findings(catalog: Catalog, segments: list[tuple[SignalType, Segment]]) -> list[Finding]:
+    works = catalog.work_meta(seg.work_id for _, seg in segments)
+    out: list[Finding] = []
+    for signal, seg in segments:
+        work = works.get(seg.work_id)
+        if work is None or work.status != "active":
+            continue  # removed or disabled since the generation was written
+        out.append(
+            Finding(
+                kind=signal.kind,
+                work_id=work.id,
+                title=work.title,
+                owner=work.owner,
+                query_start=seg.query_start,
+                query_end=seg.query_end,
+                ref_start=seg.ref_start,
+                ref_end=seg.ref_end,
+                speed=seg.speed,
+                score=seg.score,
+                policy=work.policy,
+                evidence={"signal": signal.name, **seg.evidence},
+            )
+        )
+    out.sort(key=lambda f: (f.query_start, -f.score))
+    return _drop_shadowed(out)
+
+
+def _drop_shadowed(findings: list[Finding]) -> list[Finding]:
+    """Keep, for each work and stretch of the query, the best-scoring segment only.
+
+    Repeated material (a chorus, a loop) aligns at several reference offsets at once; the weaker
+    alignments of the same query stretch are alternatives, not further copies.
+    """
+    kept: list[Finding] = []
+    for f in sorted(findings, key=lambda f: -f.score):
+        overlaps = any(
+            k.work_id == f.work_id
+            and k.kind == f.kind
+            and min(k.query_end, f.query_end) - max(k.query_start, f.query_start)
+            > 0.5 * min(k.query_end - k.query_start, f.query_end - f.query_start)
+            for k in kept
+        )
+        if not overlaps:
+            kept.append(f)
+    kept.sort(key=lambda f: (f.query_start, -f.score))
+    return kept
+
+
+def _input_info(media: DecodedMedia) -> InputInfo:
+    return InputInfo(
+        path=display_name(media.path),
+        sha256=media.sha256,
+        duration=round(media.duration_s, 3),
+        has_video=media.has_video,
+        has_audio=media.has_audio,
+    )

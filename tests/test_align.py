@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clearance.index.postings import Hits
+from clearance.match import AlignParams, align_hits
+
+PARAMS = AlignParams(frame_rate=62.5)
+
+
+def _hits(ref0: float, q0: float, speed: float, n: int, noise: int, seed: int) -> Hits:
+    rng = np.random.default_rng(seed)
+    q = np.sort(rng.choice(np.arange(int(q0), int(q0) + 600), n, replace=False))
+    r = np.round(ref0 + speed * (q - q0))
+    rq = rng.integers(0, 1200, noise)
+    rr = rng.integers(0, 20000, noise)
+    return Hits(
+        ["w"],
+        np.zeros(n + noise, np.int64),
+        np.concatenate([r, rr]).astype(np.int64),
+        np.concatenate([q, rq]).astype(np.int64),
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    ref0=st.floats(0, 15000),
+    q0=st.floats(0, 500),
+    speed=st.floats(0.9, 1.1),
+    seed=st.integers(0, 1000),
+)
+def test_recovers_offset_and_speed(ref0: float, q0: float, speed: float, seed: int) -> None:
+    segs = align_hits(_hits(ref0, q0, speed, 40, 300, seed), PARAMS, query_frames=1200)
+    assert segs, "a 40-anchor line among 300 random hits must be found"
+    best = segs[0]
+    assert abs(best.speed - speed) < 0.01
+    assert abs(best.ref_start - (ref0 + speed * (best.query_start * 62.5 - q0)) / 62.5) < 0.1
+    assert best.score > 0.5
+
+
+def test_random_hits_give_no_segment() -> None:
+    for seed in range(20):
+        segs = align_hits(_hits(0, 0, 1.0, 0, 400, seed), PARAMS, query_frames=1200)
+        assert all(s.score < 0.5 for s in segs)
+
+
+def test_two_excerpts_of_one_work_give_two_segments() -> None:
+    a = _hits(1000, 0, 1.0, 40, 0, 1)
+    b = _hits(9000, 700, 1.0, 40, 0, 2)
+    hits = Hits(
+        ["w"],
+        np.concatenate([a.work, b.work]),
+        np.concatenate([a.ref_frame, b.ref_frame]),
+        np.concatenate([a.query_frame, b.query_frame]),
+    )
+    segs = sorted(align_hits(hits, PARAMS, query_frames=1400), key=lambda s: s.query_start)
+    assert len(segs) == 2
+    assert abs(segs[0].ref_start - segs[0].query_start - 1000 / 62.5) < 0.1
+    assert abs(segs[1].ref_start - segs[1].query_start - (9000 - 700) / 62.5) < 0.1

@@ -1,0 +1,85 @@
+"""Bad input: one clear line, a stable error code, nothing stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clearance import Catalog, InputError, LimitExceededError, Limits, Settings, decode
+from clearance.media import synth
+
+
+def _make(tmp_path: Path, kind: str) -> Path:
+    good = synth.write_audio(tmp_path / "good.mp3", synth.music(1, 6.0))
+    p = tmp_path / f"{kind}.mp3"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("hello, I am not a song\n" * 50)
+    elif kind == "random":
+        p.write_bytes(bytes(range(256)) * 64)
+    elif kind == "truncated_wav":
+        wav = synth.write_audio(tmp_path / "t.wav", synth.music(1, 6.0))
+        p = tmp_path / "truncated.wav"
+        p.write_bytes(wav.read_bytes()[: wav.stat().st_size // 3])
+    elif kind == "truncated_header":
+        p.write_bytes(good.read_bytes()[:40])
+    elif kind == "silent_video":
+        p = synth.write_video(tmp_path / "silent.mp4", duration_s=1.0)
+    elif kind == "directory":
+        p = tmp_path / "folder.mp3"
+        p.mkdir()
+    elif kind == "missing":
+        p = tmp_path / "missing.mp3"
+    elif kind == "playlist":
+        p = tmp_path / "evil.avi"
+        p.write_text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
+    return p
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["empty", "text", "random", "truncated_wav", "truncated_header", "directory", "missing", "playlist"],
+)
+def test_bad_files_raise_input_errors(tmp_path: Path, kind: str) -> None:
+    path = _make(tmp_path, kind)
+    with pytest.raises(InputError) as info:
+        decode(path)
+    assert "\n" not in str(info.value)
+    assert info.value.code in {"input_error", "corrupt_media", "unsupported_media", "limit_exceeded"}
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated_wav", "silent_video", "playlist"])
+def test_bad_files_are_not_registered(tmp_path: Path, kind: str) -> None:
+    path = _make(tmp_path, kind)
+    with Catalog.open(tmp_path / "cat") as cat:
+        with pytest.raises(InputError):
+            cat.register(path, owner="Label A")
+        assert cat.works() == []
+
+
+def test_size_and_duration_limits(tmp_path: Path) -> None:
+    path = synth.write_audio(tmp_path / "long.flac", synth.music(2, 8.0))
+    with pytest.raises(LimitExceededError):
+        decode(path, limits=Limits(max_input_bytes=1000))
+    with pytest.raises(LimitExceededError):
+        decode(path, limits=Limits(max_duration_s=5.0))
+    settings = Settings(limits=Limits(max_duration_s=5.0))
+    with Catalog.open(tmp_path / "cat", settings=settings) as cat, pytest.raises(LimitExceededError):
+        cat.register(path, owner="o")
+
+
+def test_wrongly_named_file_is_decoded_by_content(tmp_path: Path) -> None:
+    real = synth.write_audio(tmp_path / "x.flac", synth.music(3, 3.0))
+    misnamed = tmp_path / "actually_flac.mp4"
+    misnamed.write_bytes(real.read_bytes())
+    assert decode(misnamed).container == "flac"
+
+
+def test_zero_length_audio_track(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = synth.write_audio(tmp_path / "zero.wav", np.zeros(0, np.float32))
+    with pytest.raises(InputError):
+        decode(path)

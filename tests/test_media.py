@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clearance.media import decode, synth
+from clearance.media.decode import AUDIO_RATE, display_name
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".mka"])
+def test_decodes_audio_containers(tmp_path: Path, ext: str) -> None:
+    x = synth.music(1, 3.0)
+    media = decode(synth.write_audio(tmp_path / f"a{ext}", x))
+    assert media.has_audio and not media.has_video
+    assert media.audio_rate == AUDIO_RATE
+    assert abs(media.duration_s - 3.0) < 0.1
+    assert media.audio.dtype == np.float32
+    assert float(np.abs(media.audio).max()) > 0.1
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mov", ".mkv", ".webm", ".avi"])
+def test_decodes_audio_track_of_video_containers(tmp_path: Path, ext: str) -> None:
+    x = synth.music(2, 2.0)
+    media = decode(synth.write_video(tmp_path / f"v{ext}", duration_s=2.0, audio=x))
+    assert media.has_video and media.has_audio
+    assert abs(media.duration_s - 2.0) < 0.15
+
+
+def test_video_without_audio_has_no_audio(tmp_path: Path) -> None:
+    media = decode(synth.write_video(tmp_path / "silent.mp4", duration_s=1.0))
+    assert media.has_video and not media.has_audio and media.audio.size == 0
+
+
+def test_same_audio_decodes_alike_across_codecs(tmp_path: Path) -> None:
+    x = synth.music(3, 4.0)
+    a = decode(synth.write_audio(tmp_path / "a.wav", x)).audio
+    b = decode(synth.write_audio(tmp_path / "b.flac", x)).audio
+    n = min(len(a), len(b))
+    assert np.allclose(a[:n], b[:n], atol=1e-3)
+
+
+def test_display_name_escapes_control_characters() -> None:
+    name = display_name("evil\nname\x1b[31m.mp3")
+    assert "\n" not in name and "\x1b" not in name

@@ -10,7 +10,6 @@ costs more than decoding an MP3 frame.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from clearance.errors import (
     LimitExceededError,
     UnsupportedMediaError,
 )
+from clearance.media.filters import audio_graph, drain
 
 AUDIO_RATE = 8000
 """Sample rate of the PCM every audio signal works on (Hz)."""
@@ -194,30 +194,22 @@ def _decode_audio(
     audio_rate: int,
     started: float,
 ) -> npt.NDArray[np.float32]:
-    graph = av.filter.Graph()
-    nodes = [
-        graph.add_abuffer(template=stream),
-        graph.add("aformat", "sample_fmts=flt:channel_layouts=mono"),
-        graph.add("aresample", f"{audio_rate}:filter_size=16:phase_shift=6"),
-        graph.add("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={audio_rate}"),
-        graph.add("asetnsamples", f"n={_BLOCK_SAMPLES}:p=0"),
-        graph.add("abuffersink"),
-    ]
-    for src, dst in itertools.pairwise(nodes):
-        src.link_to(dst)
-    graph.configure()
+    graph = audio_graph(
+        stream,
+        [
+            ("aformat", "sample_fmts=flt:channel_layouts=mono"),
+            ("aresample", f"{audio_rate}:filter_size=16:phase_shift=6"),
+            ("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={audio_rate}"),
+            ("asetnsamples", f"n={_BLOCK_SAMPLES}:p=0"),
+        ],
+    )
     blocks: list[npt.NDArray[np.float32]] = []
     max_samples = int(limits.max_duration_s * audio_rate)
     total = 0
 
-    def drain() -> None:
+    def collect() -> None:
         nonlocal total
-        while True:
-            try:
-                frame = graph.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return
-            block = np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+        for block in drain(graph):
             blocks.append(block)
             total += block.size
             if total > max_samples:
@@ -227,11 +219,11 @@ def _decode_audio(
 
     for frame in container.decode(stream):
         graph.push(frame)
-        drain()
+        collect()
         if time.monotonic() - started > limits.decode_timeout_s:
             raise LimitExceededError(f"{name}: decoding took longer than {limits.decode_timeout_s:.0f} s")
     graph.push(None)
-    drain()
+    collect()
     if not blocks:
         return np.zeros(0, np.float32)
     pcm = np.concatenate(blocks).astype(np.float32, copy=False)

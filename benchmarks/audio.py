@@ -27,8 +27,9 @@ from rich.progress import Progress
 from benchmarks import edits
 from benchmarks.report import write_section
 from clearance import Catalog, Settings, decode, scan
-from clearance.fingerprint.audio import AudioLandmarks
+from clearance.fingerprint.audio import AudioLandmarks, find_peaks, shift_counts
 from clearance.media import synth
+from clearance.media.decode import AUDIO_RATE
 
 HOLDOUT = {"rain_ambience.mp3", "humpback.ogg", "trumpet.ogg", "robin.ogg", "singularity_awakening.ogg"}
 SKIP = {"brahms_lowq.ogg", "nutcracker_lowq.ogg"}
@@ -62,7 +63,25 @@ def references(media: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return refs + speech, holdout, unregistered_speech
 
 
-def run(media: Path, n_queries: int, seed: int, workdir: Path) -> dict[str, object]:
+def same_material(ref: np.ndarray, truth_s: float, found_s: float, found_end_s: float) -> bool:
+    """Whether the reference holds the same audio at the reported span as at the true one (a repeat).
+
+    Music repeats itself (loops, choruses): an excerpt then matches the work at several offsets that
+    are equally right. Half of the reported span's peaks must recur at the true offset.
+    """
+    length = max(1.0, found_end_s - found_s)
+    rate = AUDIO_RATE
+    a = find_peaks(ref[int(found_s * rate) : int((found_s + length) * rate)], 9.0)
+    b = find_peaks(ref[max(0, int(truth_s * rate)) : int((truth_s + length) * rate)], 24.0)
+    if len(a.t) < 8:
+        return False
+    counts = shift_counts(
+        (a.t.astype(float), a.f.astype(float)), (b.t.astype(float), b.f.astype(float)), 1.0, 0.0
+    )
+    return bool(counts[len(counts) // 2] >= 0.5 * len(a.t))
+
+
+def run(media: Path, n_queries: int, seed: int, workdir: Path, n_nomatch: int = 1000) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     refs, holdout, other_speech = references(media)
     catalog = Catalog.open(workdir / "catalog", settings=Settings(audio_min_score=0.5))
@@ -86,6 +105,8 @@ def run(media: Path, n_queries: int, seed: int, workdir: Path) -> dict[str, obje
     hits: dict[tuple[str, float], list[bool]] = defaultdict(list)
     errors: dict[tuple[str, float], list[float]] = defaultdict(list)
     wrong: dict[tuple[str, float], int] = defaultdict(int)
+    repeats: dict[tuple[str, float], int] = defaultdict(int)
+    pcm8 = {p.name: decode(p).audio for p in music_refs}
     lengths = (10.0, 5.0)
     total = len(names) * len(lengths) * n_queries
     with Progress(transient=True) as progress:
@@ -126,12 +147,17 @@ def run(media: Path, n_queries: int, seed: int, workdir: Path) -> dict[str, obje
                         if err <= 0.5:
                             good = True
                             errors[(name, length)].append(err)
+                        elif same_material(pcm8[track], predicted, f.ref_start or 0.0, f.ref_end or 0.0):
+                            good = True
+                            repeats[(name, length)] += 1
                     hits[(name, length)].append(good)
                     progress.advance(task)
         # No-match: unregistered music, unregistered speech, noise, silence.
         nomatch_total = nomatch_found = 0
         sources = [filler, speech_over]
-        for i in range(n_queries * 10):
+        task = progress.add_task("no-match queries", total=n_nomatch)
+        for i in range(n_nomatch):
+            progress.advance(task)
             src = sources[i % 2]
             s0 = int(rng.integers(0, len(src) - 10 * edits.RATE))
             clip = src[s0 : s0 + 10 * edits.RATE]
@@ -151,6 +177,7 @@ def run(media: Path, n_queries: int, seed: int, workdir: Path) -> dict[str, obje
             e = errors[(name, length)]
             row[f"{int(length)}s_err_ms"] = 1000 * statistics.median(e) if e else None
             row[f"{int(length)}s_wrong"] = wrong[(name, length)]
+            row[f"{int(length)}s_repeats"] = repeats[(name, length)]
         rows.append(row)
     all_err = [e for v in errors.values() for e in v]
     return {
@@ -195,10 +222,11 @@ def render(res: dict[str, object], command: str) -> str:
         f"Python {platform.python_version()}, one process.  ",
         f"References: {res['refs']} works, {res['ref_hours']:.2f} h (music of `shared/media/audio` less hold-outs, "
         f"and LibriSpeech/JFK speech). Queries per edit and length: {res['n_queries']}, each embedded between 2-4 s "
-        "and 3 s of unregistered audio. A hit is the right work with the offset within 0.5 s.",
+        "and 3 s of unregistered audio. A hit is the right work with the offset within 0.5 s, or at a span of the work that "
+        "repeats the excerpt (loops, choruses: checked peak by peak on the clean reference).",
         "",
-        "| edit | 10 s detected % | 10 s median offset error ms | 5 s detected % | 5 s median offset error ms | wrong-work findings (10 s / 5 s) | goal (10 s) |",
-        "|---|---|---|---|---|---|---|",
+        "| edit | 10 s detected % | 10 s median offset error ms | 5 s detected % | 5 s median offset error ms | of the hits, at a repeat of the excerpt (10 s / 5 s) | wrong-work findings (10 s / 5 s) | goal (10 s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         goal = GOALS.get(
@@ -207,7 +235,8 @@ def render(res: dict[str, object], command: str) -> str:
         e10, e5 = r["10s_err_ms"], r["5s_err_ms"]
         lines.append(
             f"| {r['edit']} | {r['10s']:.0f} | {e10 if e10 is None else f'{e10:.0f}'} | {r['5s']:.0f} | "
-            f"{e5 if e5 is None else f'{e5:.0f}'} | {r['10s_wrong']} / {r['5s_wrong']} | {goal} |"
+            f"{e5 if e5 is None else f'{e5:.0f}'} | {r['10s_repeats']} / {r['5s_repeats']} | "
+            f"{r['10s_wrong']} / {r['5s_wrong']} | {goal} |"
         )
     found, total = res["nomatch"]  # type: ignore[misc]
     med = res["median_offset_err_ms"]
@@ -235,13 +264,16 @@ def main() -> None:
     )
     parser.add_argument("--queries", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--nomatch", type=int, default=1000, help="no-match queries")
     parser.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
     args = parser.parse_args()
     if not (args.media / "audio").is_dir():
         raise SystemExit(f"no corpus at {args.media}: pass --media")
     with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
-        res = run(args.media, args.queries, args.seed, Path(tmp))
-    command = f"python -m benchmarks.audio --queries {args.queries} --seed {args.seed}"
+        res = run(args.media, args.queries, args.seed, Path(tmp), args.nomatch)
+    command = (
+        f"python -m benchmarks.audio --queries {args.queries} --seed {args.seed} --nomatch {args.nomatch}"
+    )
     text = render(res, command)
     print(text)
     if args.write:

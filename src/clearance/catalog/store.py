@@ -25,7 +25,7 @@ from clearance.catalog import schema as s
 from clearance.config import Settings, default_catalog_dir
 from clearance.errors import CatalogError, ClearanceError, ConflictError, InputError, NotFoundError
 from clearance.fingerprint.base import Fingerprint, signal_types
-from clearance.index.postings import Generation, merge_generations, write_generation
+from clearance.index.postings import Generation, Posting, merge_generations, write_generation
 from clearance.media.decode import DecodedMedia, decode, display_name
 
 POLICIES = ("block", "review", "allow")
@@ -174,10 +174,10 @@ class Catalog:
         title: str | None,
         policy: str,
     ) -> None:
-        by_signal: dict[str, list[tuple[str, Any, Any, int]]] = {}
+        by_signal: dict[str, list[Posting]] = {}
         for work_id, _media, prints in pending:
             for signal, fp in prints.items():
-                by_signal.setdefault(signal, []).append((work_id, fp.keys, fp.frames, fp.n_frames))
+                by_signal.setdefault(signal, []).append((work_id, fp.keys, fp.frames, fp.n_frames, fp.points))
         written: dict[str, Path] = {}
         try:
             for signal, items in by_signal.items():

@@ -18,18 +18,19 @@ when noise or speech adds peaks. Alignment (``clearance.match``) then fits offse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from clearance.fingerprint.base import Fingerprint
-from clearance.match.align import AlignParams
+from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import AUDIO_RATE, DecodedMedia
 
-N_FFT = 512
+N_FFT = 1024
 HOP = 128
 FRAME_RATE = AUDIO_RATE / HOP
 """Fingerprint frames per second (62.5: 16 ms per frame)."""
@@ -85,54 +86,73 @@ class Hashes:
     frames: npt.NDArray[np.uint32]
 
 
-def spectrogram(pcm: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Log-magnitude STFT (frames x bins), each bin relative to its own running level."""
+def spectrogram(
+    pcm: npt.NDArray[np.float32], first: int = 0, stop: int | None = None
+) -> npt.NDArray[np.float32]:
+    """Log-magnitude STFT over the fingerprint band, frames ``first`` to ``stop`` (frames x bins)."""
     if len(pcm) < N_FFT:
         pcm = np.pad(pcm, (0, N_FFT - len(pcm)))
-    frames = sliding_window_view(pcm, N_FFT)[::HOP]
-    window = np.hanning(N_FFT).astype(np.float32)
+    frames = sliding_window_view(pcm, N_FFT)[::HOP][first:stop]
     lo, hi = _bin_range()
-    spec = np.abs(np.fft.rfft(frames * window, axis=1)[:, lo - 1 : hi + 1]).astype(np.float32)
-    logspec = np.log(spec + 1e-4)
-    # Contrast against the neighbouring ~300 Hz at the same instant: tonal peaks stand well above
-    # their surroundings while broadband noise (even at 0 dB SNR) and equalisation do not.
-    level = ndimage.uniform_filter1d(logspec, size=21, axis=1, mode="nearest")
-    out: npt.NDArray[np.float32] = logspec - level
+    spec = scipy.fft.rfft(frames * _WINDOW, axis=1)[:, lo - 1 : hi + 1]
+    out: npt.NDArray[np.float32] = np.log(np.abs(spec) + np.float32(1e-4))
     return out
+
+
+_WINDOW = np.hanning(N_FFT).astype(np.float32)
 
 
 def _bin_range() -> tuple[int, int]:
     return int(F_MIN_HZ * N_FFT / AUDIO_RATE), int(F_MAX_HZ * N_FFT / AUDIO_RATE) + 1
 
 
+_FLOOR = float(np.log(1e-2))  # about -88 dBFS for a sine: below it nothing counts as a peak
+_BLOCK = 64  # density control: the strongest peaks of each block of 64 frames (~1 s) are kept
+_CHUNK = 64 * _BLOCK  # frames analysed at a time: bounds memory for long inputs
+_HALO = 5  # extra frames on each side of a chunk for the neighbourhood maximum
+
+
 def find_peaks(pcm: npt.NDArray[np.float32], peaks_per_s: float) -> Peaks:
-    """The strongest local maxima of the whitened spectrogram, about ``peaks_per_s`` per second."""
-    spec = spectrogram(pcm)
-    if spec.shape[0] < 3:
+    """The strongest local maxima of the log spectrogram, about ``peaks_per_s`` per second.
+
+    Decision: peaks are ranked by magnitude, not by contrast with their surroundings; the loudest
+    spectral points are the ones that survive noise, reverberation and speech mixed over the music.
+    """
+    n_frames = 1 + max(0, len(pcm) - N_FFT) // HOP
+    parts = [
+        _chunk_peaks(pcm, c0, min(c0 + _CHUNK, n_frames), n_frames, peaks_per_s)
+        for c0 in range(0, n_frames, _CHUNK)
+    ]
+    if not parts:
         empty = np.zeros(0, np.float32)
         return Peaks(empty, empty, empty)
+    return Peaks(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("t", "f", "strength")))
+
+
+def _chunk_peaks(pcm: npt.NDArray[np.float32], c0: int, c1: int, n_frames: int, peaks_per_s: float) -> Peaks:
+    s0, s1 = max(0, c0 - _HALO), min(n_frames, c1 + _HALO)
+    spec = spectrogram(pcm, s0, s1)
     local_max = ndimage.maximum_filter(spec, size=(9, 7), mode="nearest")
-    is_peak = (spec == local_max) & (spec > 0.8)
-    is_peak[0, :] = is_peak[-1, :] = False
+    is_peak = (spec == local_max) & (spec > _FLOOR)
+    is_peak[: max(c0 - s0, 1), :] = False
+    is_peak[c1 - s0 :, :] = False
+    is_peak[-1, :] = False
     is_peak[:, 0] = is_peak[:, -1] = False
     ti, fi = np.nonzero(is_peak)
     strength = spec[ti, fi]
-    # Density control: keep the strongest in each block of ~1 s.
-    block = ti // 64
+    block = (ti + s0) // _BLOCK
     order = np.lexsort((-strength, block))
     ti, fi, strength, block = ti[order], fi[order], strength[order], block[order]
-    starts = np.searchsorted(block, block, side="left")
-    rank = np.arange(len(block)) - starts
-    keep = rank < peaks_per_s * 64 / FRAME_RATE
+    rank = np.arange(len(block)) - np.searchsorted(block, block, side="left")
+    keep = rank < peaks_per_s * _BLOCK / FRAME_RATE
     ti, fi, strength = ti[keep], fi[keep], strength[keep]
     # Sub-bin frequency and sub-frame time by parabolic interpolation on the log spectrum.
-    c = spec[ti, fi]
-    df = _parabola(spec[ti, fi - 1], c, spec[ti, fi + 1])
-    dt = _parabola(spec[ti - 1, fi], c, spec[ti + 1, fi])
+    df = _parabola(spec[ti, fi - 1], strength, spec[ti, fi + 1])
+    dt = _parabola(spec[ti - 1, fi], strength, spec[ti + 1, fi])
     lo, _ = _bin_range()
     hz = (fi + lo - 1 + df) * (AUDIO_RATE / N_FFT)
     semitones = 12.0 * np.log2(np.maximum(hz, 1.0) / _F_REF_HZ)
-    t = ti + dt
+    t = ti + s0 + dt
     order = np.argsort(t, kind="stable")
     return Peaks(
         t[order].astype(np.float32), semitones[order].astype(np.float32), strength[order].astype(np.float32)
@@ -206,18 +226,16 @@ def _pack(bins: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.uint32]:
     return key
 
 
-def reference_hashes(pcm: npt.NDArray[np.float32], params: PeakParams = REFERENCE) -> Hashes:
-    """Hashes to store for a registered work: one key per triplet."""
-    peaks = find_peaks(pcm, params.peaks_per_s)
+def reference_hashes(peaks: Peaks, params: PeakParams = REFERENCE) -> Hashes:
+    """Hashes to store for a registered work: one key per triplet of its peaks."""
     a, b, c = _triplets(peaks, params.fanout)
     comps = _components(peaks, a, b, c)
     keys = _pack([np.floor(v).astype(np.int64) for v in comps])
     return Hashes(keys, np.round(peaks.t[a]).astype(np.uint32))
 
 
-def query_hashes(pcm: npt.NDArray[np.float32], params: PeakParams = QUERY) -> Hashes:
+def query_hashes(peaks: Peaks, params: PeakParams = QUERY) -> Hashes:
     """Hashes to look up for a query: each triplet plus the neighbouring bins an edit could reach."""
-    peaks = find_peaks(pcm, params.peaks_per_s)
     a, b, c = _triplets(peaks, params.fanout)
     comps = _components(peaks, a, b, c)
     margins = (
@@ -256,6 +274,196 @@ def query_hashes(pcm: npt.NDArray[np.float32], params: PeakParams = QUERY) -> Ha
     return Hashes(np.concatenate(keys_out), np.concatenate(frames_out))
 
 
+# Verification: a proposed alignment is checked peak by peak. Every reference peak of the segment is
+# mapped into the query; it counts when a query peak lies within VERIFY_TIME_TOL frames and, after one
+# pitch shift common to the whole segment, within VERIFY_PITCH_TOL semitones.
+VERIFY_TIME_TOL = 1.5
+VERIFY_PITCH_TOL = 0.15
+VERIFY_SHIFT_STEP = 0.1
+_PITCH_SHIFTS = np.arange(-MAX_PITCH_SHIFT_ST, MAX_PITCH_SHIFT_ST + 1e-9, VERIFY_SHIFT_STEP)
+# The chance rate is measured on the same query and work at these offsets (frames) from the proposed
+# one: an empirical background that already holds whatever this pair of recordings shares by chance
+# (key, tempo, instrumentation), which a model of independent peaks would miss.
+DECOY_OFFSETS = (-300, -211, -157, -97, 97, 157, 211, 300)
+VERIFY_MIN_POINTS = 8
+MIN_CHANCE_RATE = 0.01
+VERIFY_MIN_SHARE = 0.2
+_RUN_WINDOW = 9  # reference peaks, about one second
+_PITCH_CODE = 16.0  # pitch stored in 1/16 semitone
+
+
+def pack_points(peaks: Peaks) -> npt.NDArray[np.uint32]:
+    """Peaks as ``frame << 10 | round(16 * semitones)`` (frames below 2**22: 18 hours)."""
+    t = np.clip(np.round(peaks.t), 0, 2**22 - 1).astype(np.uint32)
+    f = np.clip(np.round(peaks.f * _PITCH_CODE), 0, 1023).astype(np.uint32)
+    out: npt.NDArray[np.uint32] = (t << np.uint32(10)) | f
+    return out
+
+
+def unpack_points(points: npt.NDArray[np.uint32]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(frames, semitones)`` of packed points, sorted by time."""
+    p = np.sort(np.asarray(points, np.uint32))
+    return (p >> np.uint32(10)).astype(np.float64), (p & np.uint32(1023)).astype(np.float64) / _PITCH_CODE
+
+
+def _shift_pairs(
+    ref: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    query: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    speed: float,
+    offset: float,
+) -> npt.NDArray[np.int64]:
+    """Distinct ``ref_index * n_shifts + shift_index`` for reference peaks with a query peak on the line."""
+    rt, rf = ref
+    qt, qf = query
+    mapped = (rt - offset) / speed
+    lo = np.searchsorted(qt, mapped - VERIFY_TIME_TOL, side="left")
+    hi = np.searchsorted(qt, mapped + VERIFY_TIME_TOL, side="right")
+    n = hi - lo
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ref_idx = np.repeat(np.arange(len(rt)), n)
+    q_idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
+    d = qf[q_idx] - rf[ref_idx] - _PITCH_SHIFTS[0]
+    j_lo = np.ceil((d - VERIFY_PITCH_TOL) / VERIFY_SHIFT_STEP).astype(np.int64)
+    j_hi = np.floor((d + VERIFY_PITCH_TOL) / VERIFY_SHIFT_STEP).astype(np.int64)
+    width = int(np.ceil(2 * VERIFY_PITCH_TOL / VERIFY_SHIFT_STEP)) + 1
+    j = (j_lo[:, None] + np.arange(width)[None, :]).reshape(-1)
+    r = np.repeat(ref_idx, width)
+    ok = (j <= np.repeat(j_hi, width)) & (j >= 0) & (j < len(_PITCH_SHIFTS))
+    # Each reference peak counts once per shift, however many query peaks sit near it.
+    return np.unique(r[ok] * len(_PITCH_SHIFTS) + j[ok])
+
+
+def shift_counts(
+    ref: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    query: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    speed: float,
+    offset: float,
+) -> npt.NDArray[np.int64]:
+    """For each candidate pitch shift, how many reference peaks have a query peak on the line."""
+    pairs = _shift_pairs(ref, query, speed, offset)
+    return np.bincount(pairs % len(_PITCH_SHIFTS), minlength=len(_PITCH_SHIFTS)).astype(np.int64)
+
+
+def verify_segment(
+    query_points: npt.NDArray[np.uint32],
+    ref_points: npt.NDArray[np.uint32],
+    segment: Segment,
+    trials: int,
+    params: AlignParams,
+) -> Segment | None:
+    """The segment re-scored peak by peak against an empirical chance rate, or ``None``.
+
+    The segment's ends are also re-drawn from the verified peaks: the line is followed outwards
+    while the share of verified peaks stays at ``VERIFY_MIN_SHARE`` or four times chance.
+    """
+    fr = params.frame_rate
+    qt, qf = unpack_points(query_points)
+    rt, rf = unpack_points(ref_points)
+    speed = segment.speed
+    offset = segment.ref_start * fr - speed * segment.query_start * fr
+    q0, q1 = segment.query_start * fr, segment.query_end * fr
+    chance = _chance_rates((rt, rf), (qt, qf), speed, offset, speed * q0 + offset, speed * q1 + offset)
+    # Pitch shift: the most significant on the proposed span.
+    inside = (rt >= speed * q0 + offset) & (rt <= speed * q1 + offset)
+    if inside.sum() < VERIFY_MIN_POINTS:
+        return None
+    counts = shift_counts((rt[inside], rf[inside]), (qt, qf), speed, offset)
+    best = int(np.argmin(stats.binom.logsf(counts - 1, int(inside.sum()), chance)))
+    # Ends: follow the line outwards while the local share of verified peaks stays well above chance.
+    q_last = float(qt[-1]) if len(qt) else q1
+    reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
+    pairs = _shift_pairs((rt[reach], rf[reach]), (qt, qf), speed, offset)
+    verified = np.zeros(len(reach), bool)
+    verified[np.unique(pairs[np.abs(pairs % len(_PITCH_SHIFTS) - best) <= 1] // len(_PITCH_SHIFTS))] = True
+    times = (rt[reach] - offset) / speed
+    bounds = _run(times, verified, q0, q1, max(VERIFY_MIN_SHARE, 4 * float(chance[best])))
+    if bounds is None:
+        return None
+    q0, q1 = bounds
+    span = (rt >= speed * q0 + offset - 0.5) & (rt <= speed * q1 + offset + 0.5)
+    n = int(span.sum())
+    if n < VERIFY_MIN_POINTS:
+        return None
+    counts = shift_counts((rt[span], rf[span]), (qt, qf), speed, offset)
+    log10_tail = stats.binom.logsf(counts - 1, n, chance) / np.log(10)
+    best = int(np.argmin(log10_tail))
+    k = int(counts[best])
+    plateau = slice(max(0, best - 2), best + 3)  # a peak tolerance of 0.15 st spreads over 3 steps
+    pitch_shift = float(np.average(_PITCH_SHIFTS[plateau], weights=counts[plateau] + 1e-9))
+    log10_p = float(log10_tail[best]) + float(np.log10(len(_PITCH_SHIFTS) * max(1, trials)))
+    if not np.isfinite(log10_p):
+        log10_p = -300.0
+    score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
+    q1 = min(q1 + VERIFY_TIME_TOL, q_last + VERIFY_TIME_TOL)
+    return replace(
+        segment,
+        query_start=round(q0 / fr, 3),
+        query_end=round(q1 / fr, 3),
+        ref_start=round(max(0.0, speed * q0 + offset) / fr, 3),
+        ref_end=round(max(0.0, speed * q1 + offset) / fr, 3),
+        score=round(score, 4),
+        evidence={
+            **segment.evidence,
+            "verified_peaks": k,
+            "reference_peaks": n,
+            "chance_rate": round(float(chance[best]), 4),
+            "pitch_shift_st": round(pitch_shift, 2) + 0.0,
+            "log10_false_alarm": round(log10_p, 2),
+        },
+    )
+
+
+def _chance_rates(
+    ref: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    query: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    speed: float,
+    offset: float,
+    r0: float,
+    r1: float,
+) -> npt.NDArray[np.float64]:
+    """Per pitch shift, how often a reference peak meets a query peak at the decoy offsets.
+
+    Tonal music shares a tuning grid, so unrelated recordings agree by chance far more often at
+    whole-semitone shifts than between them: the rate is kept per shift.
+    """
+    rt, rf = ref
+    hits = np.zeros(len(_PITCH_SHIFTS), np.int64)
+    n = 0
+    for d in DECOY_OFFSETS:
+        sel = (rt >= r0 + d) & (rt <= r1 + d)
+        if sel.sum() < VERIFY_MIN_POINTS:
+            continue
+        hits += shift_counts((rt[sel], rf[sel]), query, speed, offset + d)
+        n += int(sel.sum())
+    if n == 0:  # a work too short for decoys: assume a high chance rate
+        return np.full(len(_PITCH_SHIFTS), 0.1)
+    rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (n + 2), MIN_CHANCE_RATE)
+    return rates
+
+
+def _run(
+    times: npt.NDArray[np.float64], verified: npt.NDArray[np.bool_], q0: float, q1: float, share: float
+) -> tuple[float, float] | None:
+    """First and last verified time of the stretch around ``[q0, q1]`` where, over every window of
+    ``_RUN_WINDOW`` consecutive reference peaks, at least ``share`` of them are verified."""
+    if not verified.any():
+        return None
+    w = min(_RUN_WINDOW, len(verified))
+    local = np.convolve(verified.astype(np.float64), np.ones(w) / w, mode="same") >= share
+    core = np.flatnonzero(local & verified & (times >= q0) & (times <= q1))
+    if len(core) == 0:
+        return None
+    edges = np.flatnonzero(~local)
+    before = edges[edges < core[0]]
+    after = edges[edges > core[-1]]
+    lo = int(before[-1]) + 1 if len(before) else 0
+    hi = int(after[0]) - 1 if len(after) else len(times) - 1
+    ok = np.flatnonzero(verified[lo : hi + 1]) + lo
+    return float(times[ok[0]]), float(times[ok[-1]])
+
+
 class AudioLandmarks:
     """The ``audio_landmarks`` signal type: triplet hashes over the mono 8 kHz sound track."""
 
@@ -267,12 +475,19 @@ class AudioLandmarks:
         return media.has_audio and media.audio.size >= N_FFT and float(np.abs(media.audio).max()) > 1e-4
 
     def reference(self, media: DecodedMedia) -> Fingerprint:
-        h = reference_hashes(media.audio)
-        return Fingerprint(h.keys, h.frames, _n_frames(media))
+        peaks = find_peaks(media.audio, REFERENCE.peaks_per_s)
+        h = reference_hashes(peaks)
+        return Fingerprint(h.keys, h.frames, _n_frames(media), pack_points(peaks))
 
     def query(self, media: DecodedMedia) -> Fingerprint:
-        h = query_hashes(media.audio)
-        return Fingerprint(h.keys, h.frames, _n_frames(media))
+        peaks = find_peaks(media.audio, QUERY.peaks_per_s)
+        h = query_hashes(peaks)
+        return Fingerprint(h.keys, h.frames, _n_frames(media), pack_points(peaks))
+
+    def verify(
+        self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
+    ) -> Segment | None:
+        return verify_segment(query.points, ref_points, segment, trials, self.align)
 
 
 def _n_frames(media: DecodedMedia) -> int:

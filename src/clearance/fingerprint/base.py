@@ -7,24 +7,29 @@ types register through the ``clearance.signal_types`` entry-point group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from clearance.match.align import AlignParams
+from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import DecodedMedia
 
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """Index keys with the frame each belongs to, and the length of the input in frames."""
+    """Index keys with the frame each belongs to, the length of the input in frames, and points.
+
+    ``points`` are what the signal type's ``verify`` compares once the index has proposed a segment
+    (audio: spectral peaks packed as ``frame << 10 | pitch``); they are stored beside the postings.
+    """
 
     keys: npt.NDArray[np.uint32]
     frames: npt.NDArray[np.uint32]
     n_frames: int
+    points: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
 
 
 @runtime_checkable
@@ -45,6 +50,16 @@ class SignalType(Protocol):
 
     def query(self, media: DecodedMedia) -> Fingerprint:
         """What to look up for a scanned input."""
+        ...
+
+    def verify(
+        self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
+    ) -> Segment | None:
+        """Check a segment the index proposed against the work's stored points.
+
+        Returns the segment with its final, calibrated ``score`` (``trials`` candidates are checked
+        for this query: the false-alarm probability is corrected for them), or ``None``.
+        """
         ...
 
 

@@ -1,7 +1,9 @@
 """Sorted hash postings in immutable, memory-mapped generations.
 
 A generation is a directory ``gen-<id>/`` holding ``keys.npy`` (uint32, sorted), ``values.npy``
-(uint32: the work's base frame + the anchor frame) and ``works.json`` (work ids and base frames).
+(uint32: the work's base frame + the anchor frame), ``points.npy`` (uint32, the signal type's
+verification points of each work, e.g. spectral peaks, stored work after work) and ``works.json``
+(work ids, base frames and where each work's points start).
 It is written under a temporary name, fsynced and renamed, and only then recorded in the catalogue,
 in the same transaction as the works it holds: a killed writer leaves at worst an unrecorded
 directory, never a half-written generation that readers can see. Readers map the files read-only, so
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+FORMAT = "clearance.postings/2"
 
 MAX_BUCKET = 4096
 """Keys with more postings than this are skipped at query time: they say nothing about a work."""
@@ -45,12 +49,21 @@ class Generation:
         self.keys: npt.NDArray[np.uint32] = np.load(path / "keys.npy", mmap_mode="r")
         self.values: npt.NDArray[np.uint32] = np.load(path / "values.npy", mmap_mode="r")
         meta = json.loads((path / "works.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path.name}: postings format {meta.get('format')!r}, expected {FORMAT!r}")
+        self._points: npt.NDArray[np.uint32] = np.load(path / "points.npy", mmap_mode="r")
+        self._point_bases = np.asarray(meta["point_bases"], dtype=np.int64)
         self.work_ids: list[str] = meta["work_ids"]
+        self.work_index = {w: i for i, w in enumerate(self.work_ids)}
         self.bases = np.asarray(meta["bases"], dtype=np.int64)
         self.frames = np.asarray(meta["frames"], dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.keys.shape[0])
+
+    def points(self, work: int) -> npt.NDArray[np.uint32]:
+        """The verification points of the work at index ``work`` (a read-only view)."""
+        return self._points[self._point_bases[work] : self._point_bases[work + 1]]
 
     @property
     def size_bytes(self) -> int:
@@ -77,10 +90,12 @@ class Generation:
         return Hits(self.work_ids, work, values - self.bases[work], query_frame)
 
 
-def write_generation(
-    directory: Path, works: list[tuple[str, npt.NDArray[np.uint32], npt.NDArray[np.uint32], int]]
-) -> Path:
-    """Write a new generation from ``(work_id, keys, frames, n_frames)`` items; returns its final path.
+Posting = tuple[str, npt.NDArray[np.uint32], npt.NDArray[np.uint32], int, npt.NDArray[np.uint32]]
+"""One work's entry: ``(work_id, keys, frames, n_frames, points)``."""
+
+
+def write_generation(directory: Path, works: list[Posting]) -> Path:
+    """Write a new generation from ``(work_id, keys, frames, n_frames, points)`` items; returns its path.
 
     The directory appears under its final name only once complete and fsynced.
     """
@@ -94,8 +109,10 @@ def write_generation(
         base = 0
         all_keys: list[npt.NDArray[np.uint32]] = []
         all_values: list[npt.NDArray[np.uint32]] = []
-        for _work_id, keys, frames, n_frames in works:
+        point_bases = [0]
+        for _work_id, keys, frames, n_frames, points in works:
             bases.append(base)
+            point_bases.append(point_bases[-1] + len(points))
             all_keys.append(np.asarray(keys, np.uint32))
             all_values.append((np.asarray(frames, np.int64) + base).astype(np.uint32))
             base += int(n_frames) + 1
@@ -106,11 +123,14 @@ def write_generation(
         order = np.lexsort((values_arr, keys_arr))
         _save(tmp / "keys.npy", keys_arr[order])
         _save(tmp / "values.npy", values_arr[order])
+        point_parts = [np.asarray(w[4], np.uint32) for w in works]
+        _save(tmp / "points.npy", np.concatenate(point_parts) if point_parts else np.zeros(0, np.uint32))
         meta = {
-            "format": "clearance.postings/1",
+            "format": FORMAT,
             "work_ids": [w[0] for w in works],
             "bases": bases,
             "frames": [int(w[3]) for w in works],
+            "point_bases": point_bases,
         }
         _write_synced(tmp / "works.json", json.dumps(meta).encode())
         _fsync_dir(tmp)
@@ -124,7 +144,7 @@ def write_generation(
 
 def merge_generations(directory: Path, generations: list[Generation], keep: set[str]) -> Path:
     """A new generation holding the postings of the works in ``keep`` from ``generations``."""
-    items: list[tuple[str, npt.NDArray[np.uint32], npt.NDArray[np.uint32], int]] = []
+    items: list[Posting] = []
     for gen in generations:
         values = np.asarray(gen.values, dtype=np.int64)
         work = np.searchsorted(gen.bases, values, side="right") - 1
@@ -134,7 +154,13 @@ def merge_generations(directory: Path, generations: list[Generation], keep: set[
                 continue
             mask = work == i
             items.append(
-                (work_id, keys[mask], (values[mask] - gen.bases[i]).astype(np.uint32), gen.frames[i])
+                (
+                    work_id,
+                    keys[mask],
+                    (values[mask] - gen.bases[i]).astype(np.uint32),
+                    int(gen.frames[i]),
+                    np.asarray(gen.points(i)),
+                )
             )
     return write_generation(directory, items)
 

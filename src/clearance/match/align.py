@@ -57,7 +57,10 @@ class Segment:
 
 
 def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Segment]:
-    """Segments found in ``hits``, best first; only those with a positive score."""
+    """Candidate segments found in ``hits`` (at least ``min_anchors`` anchors each), best first.
+
+    The ``score`` here is the index-level evidence: signal types with a ``verify`` step replace it.
+    """
     if len(hits.work) == 0:
         return []
     # One vote per distinct (work, reference frame, query frame): several probes of one triplet, or
@@ -79,7 +82,7 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     for g in candidates:
         work_id = hits.work_ids[int(work[g[0]])]
         segments.extend(_align_work(work_id, ref[g], query[g], speeds, params, n_works, query_frames))
-    segments.sort(key=lambda s: -s.score)
+    segments.sort(key=lambda s: s.evidence["log10_false_alarm"])
     return segments
 
 
@@ -120,8 +123,6 @@ def _align_work(
             s, o = _refine(ref[seg], query[seg], speed, offset, params)
             log10_p = _log10_tail(anchors, expected) + math.log10(cells * n_works)
             score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
-            if score <= 0.0:
-                continue
             q0 = float(query[seg].min())
             q1 = float(min(query[seg].max() + params.extent_frames, max(query_frames, query[seg].max())))
             fr = params.frame_rate

@@ -15,13 +15,16 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from clearance.catalog.store import Catalog
-from clearance.fingerprint.base import SignalType, signal_types
+from clearance.fingerprint.base import Fingerprint, SignalType, signal_types
 from clearance.index.postings import Hits
 from clearance.match.align import Segment, align_hits
 from clearance.media.decode import DecodedMedia, decode, display_name
 from clearance.policy.decide import POLICY_VERSION, decide
 
 REPORT_SCHEMA = "clearance.scan/1"
+MAX_VERIFY = 32
+"""Candidate segments per signal type and query that are verified against the stored points."""
+MAX_ALTERNATIVES = 5
 
 
 class InputInfo(BaseModel):
@@ -89,11 +92,12 @@ def scan(
         fp = signal.query(media)
         t1 = time.perf_counter()
         hits = _search(catalog, signal, fp.keys, fp.frames)
-        found = align_hits(hits, signal.align, query_frames=fp.n_frames)
+        candidates = align_hits(hits, signal.align, query_frames=fp.n_frames)[:MAX_VERIFY]
+        verified = _verify(catalog, signal, fp, candidates)
         t2 = time.perf_counter()
         fingerprint_s += t1 - t0
         search_s += t2 - t1
-        segments.extend((signal, seg) for seg in found if seg.score >= threshold)
+        segments.extend((signal, seg) for seg in verified if seg.score >= threshold)
     findings = _findings(catalog, segments)
     report = ScanReport(
         input=_input_info(media),
@@ -124,6 +128,27 @@ def _search(catalog: Catalog, signal: SignalType, keys: Any, frames: Any) -> Hit
     return Hits(work_ids, *(np.concatenate([p[i] for p in parts]) for i in range(3)))
 
 
+def _verify(
+    catalog: Catalog, signal: SignalType, fp: Fingerprint, candidates: list[Segment]
+) -> list[Segment]:
+    """Each candidate re-scored by the signal type against the work's stored points."""
+    if not candidates:
+        return []
+    where = {}
+    for gen in catalog.generations(signal.name):
+        for work_id, index in gen.work_index.items():
+            where[work_id] = (gen, index)
+    out: list[Segment] = []
+    for seg in candidates:
+        found = where.get(seg.work_id)
+        if found is None:
+            continue
+        checked = signal.verify(fp, found[0].points(found[1]), seg, len(candidates))
+        if checked is not None:
+            out.append(checked)
+    return out
+
+
 def _findings(catalog: Catalog, segments: list[tuple[SignalType, Segment]]) -> list[Finding]:
     works = catalog.work_meta(seg.work_id for _, seg in segments)
     out: list[Finding] = []
@@ -152,24 +177,38 @@ def _findings(catalog: Catalog, segments: list[tuple[SignalType, Segment]]) -> l
 
 
 def _drop_shadowed(findings: list[Finding]) -> list[Finding]:
-    """Keep, for each work and stretch of the query, the best-scoring segment only.
+    """Keep, for each work and stretch of the query, the strongest segment only.
 
     Repeated material (a chorus, a loop) aligns at several reference offsets at once; the weaker
-    alignments of the same query stretch are alternatives, not further copies.
+    alignments of the same query stretch are alternatives, not further copies, and are listed in the
+    kept finding's ``evidence["alternatives"]``.
     """
     kept: list[Finding] = []
-    for f in sorted(findings, key=lambda f: -f.score):
-        overlaps = any(
-            k.work_id == f.work_id
-            and k.kind == f.kind
-            and min(k.query_end, f.query_end) - max(k.query_start, f.query_start)
-            > 0.5 * min(k.query_end - k.query_start, f.query_end - f.query_start)
-            for k in kept
+    for f in sorted(findings, key=_strength):
+        home = next(
+            (
+                k
+                for k in kept
+                if k.work_id == f.work_id
+                and k.kind == f.kind
+                and min(k.query_end, f.query_end) - max(k.query_start, f.query_start)
+                > 0.5 * min(k.query_end - k.query_start, f.query_end - f.query_start)
+            ),
+            None,
         )
-        if not overlaps:
+        if home is None:
             kept.append(f)
+        elif len(home.evidence.setdefault("alternatives", [])) < MAX_ALTERNATIVES:
+            home.evidence["alternatives"].append(
+                {"ref_start": f.ref_start, "ref_end": f.ref_end, "score": f.score}
+            )
     kept.sort(key=lambda f: (f.query_start, -f.score))
     return kept
+
+
+def _strength(f: Finding) -> tuple[float, float]:
+    # Scores saturate at 1; the false-alarm probability behind them does not.
+    return (-f.score, float(f.evidence.get("log10_false_alarm", 0.0)))
 
 
 def _input_info(media: DecodedMedia) -> InputInfo:

@@ -32,7 +32,7 @@ def test_fingerprint_is_deterministic() -> None:
     x = _pcm(5, 10.0)
     a, b = _ref(x), _ref(x.copy())
     assert np.array_equal(a.keys, b.keys) and np.array_equal(a.frames, b.frames)
-    assert len(a.keys) > 100
+    assert len(a.keys) > 40
 
 
 def test_reference_density_is_bounded() -> None:

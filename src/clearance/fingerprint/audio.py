@@ -65,7 +65,7 @@ class PeakParams:
     fanout: int  # triplets use pairs among the first ``fanout`` peaks after the anchor
 
 
-REFERENCE = PeakParams(peaks_per_s=9.0, fanout=4)
+REFERENCE = PeakParams(peaks_per_s=9.0, fanout=3)
 QUERY = PeakParams(peaks_per_s=24.0, fanout=9)
 
 
@@ -300,18 +300,17 @@ def pack_points(peaks: Peaks) -> npt.NDArray[np.uint32]:
     return out
 
 
-def unpack_points(points: npt.NDArray[np.uint32]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+PeakArrays = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""Peak times (frames) and pitches (semitones), sorted by time."""
+
+
+def unpack_points(points: npt.NDArray[np.uint32]) -> PeakArrays:
     """``(frames, semitones)`` of packed points, sorted by time."""
     p = np.sort(np.asarray(points, np.uint32))
     return (p >> np.uint32(10)).astype(np.float64), (p & np.uint32(1023)).astype(np.float64) / _PITCH_CODE
 
 
-def _shift_pairs(
-    ref: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    query: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    speed: float,
-    offset: float,
-) -> npt.NDArray[np.int64]:
+def _shift_pairs(ref: PeakArrays, query: PeakArrays, speed: float, offset: float) -> npt.NDArray[np.int64]:
     """Distinct ``ref_index * n_shifts + shift_index`` for reference peaks with a query peak on the line."""
     rt, rf = ref
     qt, qf = query
@@ -335,12 +334,7 @@ def _shift_pairs(
     return np.unique(r[ok] * len(_PITCH_SHIFTS) + j[ok])
 
 
-def shift_counts(
-    ref: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    query: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    speed: float,
-    offset: float,
-) -> npt.NDArray[np.int64]:
+def shift_counts(ref: PeakArrays, query: PeakArrays, speed: float, offset: float) -> npt.NDArray[np.int64]:
     """For each candidate pitch shift, how many reference peaks have a query peak on the line."""
     pairs = _shift_pairs(ref, query, speed, offset)
     return np.bincount(pairs % len(_PITCH_SHIFTS), minlength=len(_PITCH_SHIFTS)).astype(np.int64)
@@ -369,8 +363,12 @@ def verify_segment(
     inside = (rt >= speed * q0 + offset) & (rt <= speed * q1 + offset)
     if inside.sum() < VERIFY_MIN_POINTS:
         return None
+    # Significance is judged on the proposed span only: the ends drawn below are chosen by looking
+    # at the verified peaks, and a span chosen that way would overstate its own evidence.
+    n = int(inside.sum())
     counts = shift_counts((rt[inside], rf[inside]), (qt, qf), speed, offset)
-    best = int(np.argmin(stats.binom.logsf(counts - 1, int(inside.sum()), chance)))
+    log10_tail = stats.binom.logsf(counts - 1, n, chance) / np.log(10)
+    best = int(np.argmin(log10_tail))
     # Ends: follow the line outwards while the local share of verified peaks stays well above chance.
     q_last = float(qt[-1]) if len(qt) else q1
     reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
@@ -382,13 +380,6 @@ def verify_segment(
     if bounds is None:
         return None
     q0, q1 = bounds
-    span = (rt >= speed * q0 + offset - 0.5) & (rt <= speed * q1 + offset + 0.5)
-    n = int(span.sum())
-    if n < VERIFY_MIN_POINTS:
-        return None
-    counts = shift_counts((rt[span], rf[span]), (qt, qf), speed, offset)
-    log10_tail = stats.binom.logsf(counts - 1, n, chance) / np.log(10)
-    best = int(np.argmin(log10_tail))
     k = int(counts[best])
     plateau = slice(max(0, best - 2), best + 3)  # a peak tolerance of 0.15 st spreads over 3 steps
     pitch_shift = float(np.average(_PITCH_SHIFTS[plateau], weights=counts[plateau] + 1e-9))
@@ -416,8 +407,8 @@ def verify_segment(
 
 
 def _chance_rates(
-    ref: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    query: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    ref: PeakArrays,
+    query: PeakArrays,
     speed: float,
     offset: float,
     r0: float,

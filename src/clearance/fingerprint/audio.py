@@ -358,14 +358,13 @@ def verify_segment(
     speed = segment.speed
     offset = segment.ref_start * fr - speed * segment.query_start * fr
     q0, q1 = segment.query_start * fr, segment.query_end * fr
-    chance = _chance_rates((rt, rf), (qt, qf), speed, offset, speed * q0 + offset, speed * q1 + offset)
-    # Pitch shift: the most significant on the proposed span.
+    # Significance and pitch shift are judged on the proposed span only: the ends drawn below are
+    # chosen by looking at the verified peaks, and a span chosen that way would overstate its evidence.
     inside = (rt >= speed * q0 + offset) & (rt <= speed * q1 + offset)
-    if inside.sum() < VERIFY_MIN_POINTS:
-        return None
-    # Significance is judged on the proposed span only: the ends drawn below are chosen by looking
-    # at the verified peaks, and a span chosen that way would overstate its own evidence.
     n = int(inside.sum())
+    if n < VERIFY_MIN_POINTS:
+        return None
+    chance = _chance_rates((rt, rf), (qt, qf), speed, offset, speed * q0 + offset, speed * q1 + offset)
     counts = shift_counts((rt[inside], rf[inside]), (qt, qf), speed, offset)
     log10_tail = stats.binom.logsf(counts - 1, n, chance) / np.log(10)
     best = int(np.argmin(log10_tail))

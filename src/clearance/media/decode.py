@@ -10,7 +10,6 @@ blocks: per-frame work in Python costs more than decoding an MP3 frame.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from clearance.errors import (
     LimitExceededError,
     UnsupportedMediaError,
 )
-from clearance.media.filters import drain
+from clearance.media.filters import audio_graph, drain
 
 AUDIO_RATE = 8000
 """Sample rate of the PCM every audio signal works on (Hz)."""
@@ -198,22 +197,22 @@ def _decode_audio(
     path through the ``file`` protocol with the demuxer forced to the one the guarded probe accepted.
     """
     graph = av.filter.Graph()
-    nodes = [
-        graph.add(
-            "amovie",
-            filename="file:" + str(path.resolve()),
-            format_name=fmt.split(",")[0],
-            streams=str(stream_index),
-        ),
-        graph.add("aformat", "sample_fmts=flt:channel_layouts=mono"),
-        graph.add("aresample", f"{audio_rate}:filter_size=16:phase_shift=6"),
-        graph.add("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={audio_rate}"),
-        graph.add("asetnsamples", f"n={_BLOCK_SAMPLES}:p=0"),
-        graph.add("abuffersink"),
-    ]
-    for src, dst in itertools.pairwise(nodes):
-        src.link_to(dst)
-    graph.configure()
+    source = graph.add(
+        "amovie",
+        filename="file:" + str(path.resolve()),
+        format_name=fmt.split(",")[0],
+        streams=str(stream_index),
+    )
+    audio_graph(
+        graph,
+        source,
+        [
+            ("aformat", "sample_fmts=flt:channel_layouts=mono"),
+            ("aresample", f"{audio_rate}:filter_size=16:phase_shift=6"),
+            ("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={audio_rate}"),
+            ("asetnsamples", f"n={_BLOCK_SAMPLES}:p=0"),
+        ],
+    )
     blocks: list[npt.NDArray[np.float32]] = []
     max_samples = int(limits.max_duration_s * audio_rate)
     total = 0

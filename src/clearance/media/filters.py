@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from typing import Any
 
 import av
 import av.error
@@ -12,15 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 
-def audio_graph(
-    source: av.audio.stream.AudioStream | None, filters: Sequence[tuple[str, str]], *, rate: int = 0
-) -> av.filter.Graph:
-    """A configured graph: input (like ``source``, or mono float at ``rate``), ``filters``, sink."""
-    graph = av.filter.Graph()
-    if source is not None:
-        head = graph.add_abuffer(template=source)
-    else:
-        head = graph.add_abuffer(format="flt", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
+def audio_graph(graph: av.filter.Graph, head: Any, filters: Sequence[tuple[str, str]]) -> av.filter.Graph:
+    """``graph`` configured as ``head`` (a source node already added to it), ``filters``, a sink."""
     nodes = [head, *(graph.add(name, args) for name, args in filters), graph.add("abuffersink")]
     for src, dst in itertools.pairwise(nodes):
         src.link_to(dst)
@@ -43,7 +37,9 @@ def filter_audio(
 ) -> npt.NDArray[np.float32]:
     """Run mono float ``samples`` through an FFmpeg filter chain (e.g. ``[("atempo", "1.05")]``)."""
     chain = [*filters, ("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={rate}")]
-    graph = audio_graph(None, chain, rate=rate)
+    graph = av.filter.Graph()
+    head = graph.add_abuffer(format="flt", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
+    audio_graph(graph, head, chain)
     out: list[npt.NDArray[np.float32]] = []
     pts = 0
     for start in range(0, len(samples), 8192):

@@ -134,13 +134,12 @@ def _verify(
     """Each candidate re-scored by the signal type against the work's stored points."""
     if not candidates:
         return []
-    where = {}
-    for gen in catalog.generations(signal.name):
-        for work_id, index in gen.work_index.items():
-            where[work_id] = (gen, index)
+    generations = catalog.generations(signal.name)
     out: list[Segment] = []
     for seg in candidates:
-        found = where.get(seg.work_id)
+        found = next(
+            ((g, g.work_index[seg.work_id]) for g in generations if seg.work_id in g.work_index), None
+        )
         if found is None:
             continue
         checked = signal.verify(fp, found[0].points(found[1]), seg, len(candidates))

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from clearance import Catalog, ConflictError, InputError
+from clearance import Catalog, ConflictError, InputError, scan
+from clearance.catalog import FingerprintedWork
+from clearance.fingerprint.audio import AudioLandmarks
 from clearance.media import synth
+from clearance.media.decode import decode
 
 
 def test_register_and_list(catalog: Catalog, song_files: dict[str, Path]) -> None:
@@ -70,6 +73,36 @@ def test_compaction_merges_generations(catalog: Catalog, tmp_path: Path) -> None
     gens = catalog.generations("audio_landmarks")
     assert len(gens) == 1 and len(gens[0]) == before
     assert catalog.check() == []
+
+
+def test_compaction_keeps_every_work_findable(catalog: Catalog, tmp_path: Path) -> None:
+    paths = [synth.write_audio(tmp_path / f"m{i}.flac", synth.music(300 + i, 12.0)) for i in range(10)]
+    ids = [catalog.register(p, owner="o")[0].work_id for p in paths]
+    # Size-tiered: ten registrations never leave more than the allowed number of generations, and
+    # the merges keep every work's postings and points at their own frames.
+    assert len(catalog.generations("audio_landmarks")) <= 8
+    for p, work_id in zip(paths[::3], ids[::3], strict=True):
+        report = scan(catalog, p, record=False)
+        assert [f.work_id for f in report.findings] == [work_id]
+        assert abs((report.findings[0].ref_start or 0) - report.findings[0].query_start) < 0.1
+    assert catalog.check() == []
+
+
+def test_register_fingerprinted_stores_and_deduplicates(catalog: Catalog, tmp_path: Path) -> None:
+    path = synth.write_audio(tmp_path / "pre.flac", synth.music(7, 12.0))
+    media = decode(path)
+    work = FingerprintedWork(
+        "Pre", media.duration_s, media.sha256, {"audio_landmarks": AudioLandmarks().reference(media)}
+    )
+    (first,) = catalog.register_fingerprinted([work], owner="Batch", policy="review")
+    assert catalog.register_fingerprinted([work], owner="Batch") == [first]
+    assert catalog.register(path, owner="Batch")[0].status == "duplicate"
+    assert catalog.work(first).title == "Pre" and catalog.work(first).policy == "review"
+    assert [f.work_id for f in scan(catalog, path, record=False).findings] == [first]
+    with pytest.raises(InputError):
+        catalog.register_fingerprinted(
+            [FingerprintedWork("x", 1.0, "0" * 64, {"nope": work.prints["audio_landmarks"]})], owner="Batch"
+        )
 
 
 _KILL_SCRIPT = """

@@ -26,7 +26,7 @@ from clearance.config import Settings, default_catalog_dir
 from clearance.errors import CatalogError, ClearanceError, ConflictError, InputError, NotFoundError
 from clearance.fingerprint.base import Fingerprint, signal_types
 from clearance.index.postings import Generation, Posting, merge_generations, write_generation
-from clearance.media.decode import DecodedMedia, decode, display_name
+from clearance.media.decode import decode, display_name
 
 POLICIES = ("block", "review", "allow")
 MAX_ACTIVE_GENERATIONS = 8
@@ -46,6 +46,18 @@ class Work:
     status: str
     sha256: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class FingerprintedWork:
+    """A work fingerprinted elsewhere (a batch job, another process): what
+    :meth:`Catalog.register_fingerprinted` stores. ``prints`` maps signal type to fingerprint."""
+
+    title: str
+    duration_s: float
+    sha256: str
+    prints: dict[str, Fingerprint]
+    source_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,7 @@ class Catalog:
         if title is not None and len(paths) > 1:
             raise InputError("--title applies to one file; register several files without it")
         results: list[Registration] = []
-        pending: list[tuple[str, DecodedMedia, dict[str, Fingerprint]]] = []
+        pending: list[tuple[str, FingerprintedWork]] = []
         seen: dict[str, str] = {}
         signals = signal_types()
         for path in paths:
@@ -160,23 +172,55 @@ class Catalog:
                 continue
             work_id = "w" + uuid.uuid4().hex[:15]
             seen[media.sha256] = work_id
-            pending.append((work_id, media, prints))
+            work = FingerprintedWork(
+                title or media.path.stem,
+                media.duration_s,
+                media.sha256,
+                prints,
+                display_name(media.path.name),
+            )
+            pending.append((work_id, work))
             results.append(Registration(name, "registered", work_id=work_id))
         if pending:
-            self._store(pending, owner=owner, title=title, policy=policy)
+            self._store(pending, owner=owner, policy=policy)
         return results
 
-    def _store(
-        self,
-        pending: list[tuple[str, DecodedMedia, dict[str, Fingerprint]]],
-        *,
-        owner: str,
-        title: str | None,
-        policy: str,
-    ) -> None:
+    def register_fingerprinted(
+        self, works: Sequence[FingerprintedWork], *, owner: str, policy: str = "block"
+    ) -> list[str]:
+        """Store works fingerprinted elsewhere, in one generation and one transaction; their ids.
+
+        A work whose ``sha256`` is already registered is not stored again: its existing id is returned.
+        """
+        owner = owner.strip()
+        if not owner:
+            raise InputError("owner must not be empty")
+        if policy not in POLICIES:
+            raise InputError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        known = set(signal_types())
+        ids: list[str] = []
+        pending: list[tuple[str, FingerprintedWork]] = []
+        seen: dict[str, str] = {}
+        for work in works:
+            unknown = set(work.prints) - known
+            if unknown or not work.prints:
+                raise InputError(f"{work.title}: no or unknown signal types {sorted(unknown)}")
+            existing = seen.get(work.sha256) or getattr(self._work_by_sha(work.sha256), "id", None)
+            if existing is not None:
+                ids.append(existing)
+                continue
+            work_id = "w" + uuid.uuid4().hex[:15]
+            seen[work.sha256] = work_id
+            pending.append((work_id, work))
+            ids.append(work_id)
+        if pending:
+            self._store(pending, owner=owner, policy=policy)
+        return ids
+
+    def _store(self, pending: list[tuple[str, FingerprintedWork]], *, owner: str, policy: str) -> None:
         by_signal: dict[str, list[Posting]] = {}
-        for work_id, _media, prints in pending:
-            for signal, fp in prints.items():
+        for work_id, work in pending:
+            for signal, fp in work.prints.items():
                 by_signal.setdefault(signal, []).append((work_id, fp.keys, fp.frames, fp.n_frames, fp.points))
         written: dict[str, Path] = {}
         try:
@@ -185,22 +229,22 @@ class Catalog:
             now = time.time()
             with self._begin() as conn:
                 owner_id = self._owner_id(conn, owner, now)
-                for work_id, media, prints in pending:
+                for work_id, work in pending:
                     conn.execute(
                         insert(s.works).values(
                             id=work_id,
                             owner_id=owner_id,
-                            title=title or media.path.stem,
+                            title=work.title,
                             kind="audio",
-                            duration_s=media.duration_s,
+                            duration_s=work.duration_s,
                             policy=policy,
                             status="active",
-                            sha256=media.sha256,
-                            source_name=display_name(media.path.name),
+                            sha256=work.sha256,
+                            source_name=work.source_name or work.title,
                             created_at=now,
                         )
                     )
-                    for signal, fp in prints.items():
+                    for signal, fp in work.prints.items():
                         conn.execute(
                             insert(s.work_signals).values(
                                 work_id=work_id, signal=signal, n_hashes=len(fp.keys)
@@ -226,20 +270,32 @@ class Catalog:
                 shutil.rmtree(path, ignore_errors=True)
             raise
         for signal in written:
-            self.compact(signal, min_generations=MAX_ACTIVE_GENERATIONS + 1)
+            self.compact(
+                signal,
+                min_generations=MAX_ACTIVE_GENERATIONS + 1,
+                smallest=MAX_ACTIVE_GENERATIONS // 2 + 1,
+            )
 
-    def compact(self, signal: str, *, min_generations: int = 2) -> bool:
-        """Merge the active generations of ``signal`` into one; ``False`` when there was nothing to do.
+    def compact(self, signal: str, *, min_generations: int = 2, smallest: int | None = None) -> bool:
+        """Merge active generations of ``signal``; ``False`` when there was nothing to do.
 
-        Safe against concurrent writers: the merge is recorded only if every merged generation is
-        still active when the transaction runs.
+        All of them by default; with ``smallest``, only that many of the smallest, so that a large
+        catalogue is not rewritten for every small registration (size-tiered merging). Safe against
+        concurrent writers: the merge is recorded only if every merged generation is still active
+        when the transaction runs.
         """
         rows = self._active_generation_ids(signal)
         if len(rows) < min_generations:
             return False
         gens = [self._generation(signal, gid) for gid in rows]
+        if smallest is not None:
+            order = sorted(range(len(gens)), key=lambda i: len(gens[i]))[: max(2, smallest)]
+            rows, gens = [rows[i] for i in order], [gens[i] for i in order]
         keep = self._active_work_ids()
-        new_path = merge_generations(self.index_dir / signal, gens, keep)
+        try:
+            new_path = merge_generations(self.index_dir / signal, gens, keep)
+        except ValueError:
+            return False  # the merge would exceed a generation's 32-bit frame space: keep them apart
         new_gen = Generation(new_path)
         now = time.time()
         try:

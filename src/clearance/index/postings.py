@@ -99,38 +99,55 @@ def write_generation(directory: Path, works: list[Posting]) -> Path:
 
     The directory appears under its final name only once complete and fsynced.
     """
+    bases: list[int] = []
+    base = 0
+    all_values: list[npt.NDArray[np.uint32]] = []
+    for _work_id, _keys, frames, n_frames, _points in works:
+        bases.append(base)
+        all_values.append((np.asarray(frames, np.int64) + base).astype(np.uint32))
+        base += int(n_frames) + 1
+    if base >= 2**32:
+        raise ValueError("generation too large for 32-bit postings; split the registration")
+    return _write(
+        directory,
+        [w[0] for w in works],
+        bases,
+        [int(w[3]) for w in works],
+        np.concatenate([np.asarray(w[1], np.uint32) for w in works]) if works else np.zeros(0, np.uint32),
+        np.concatenate(all_values) if all_values else np.zeros(0, np.uint32),
+        [np.asarray(w[4], np.uint32) for w in works],
+    )
+
+
+def _write(
+    directory: Path,
+    work_ids: list[str],
+    bases: list[int],
+    frames: list[int],
+    keys: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.uint32],
+    points: list[npt.NDArray[np.uint32]],
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     gen_id = uuid.uuid4().hex[:16]
     tmp = directory / f".tmp-{gen_id}"
     final = directory / f"gen-{gen_id}"
     tmp.mkdir()
     try:
-        bases: list[int] = []
-        base = 0
-        all_keys: list[npt.NDArray[np.uint32]] = []
-        all_values: list[npt.NDArray[np.uint32]] = []
-        point_bases = [0]
-        for _work_id, keys, frames, n_frames, points in works:
-            bases.append(base)
-            point_bases.append(point_bases[-1] + len(points))
-            all_keys.append(np.asarray(keys, np.uint32))
-            all_values.append((np.asarray(frames, np.int64) + base).astype(np.uint32))
-            base += int(n_frames) + 1
-        if base >= 2**32:
-            raise ValueError("generation too large for 32-bit postings; split the registration")
-        keys_arr = np.concatenate(all_keys) if all_keys else np.zeros(0, np.uint32)
-        values_arr = np.concatenate(all_values) if all_values else np.zeros(0, np.uint32)
-        order = np.lexsort((values_arr, keys_arr))
-        _save(tmp / "keys.npy", keys_arr[order])
-        _save(tmp / "values.npy", values_arr[order])
-        point_parts = [np.asarray(w[4], np.uint32) for w in works]
-        _save(tmp / "points.npy", np.concatenate(point_parts) if point_parts else np.zeros(0, np.uint32))
+        # One sort of (key, value) packed in 64 bits: a third of the memory of a lexsort.
+        packed = (keys.astype(np.uint64) << np.uint64(32)) | values.astype(np.uint64)
+        del keys, values
+        packed.sort()
+        _save(tmp / "keys.npy", (packed >> np.uint64(32)).astype(np.uint32))
+        _save(tmp / "values.npy", packed.astype(np.uint32))
+        del packed
+        _save(tmp / "points.npy", np.concatenate(points) if points else np.zeros(0, np.uint32))
         meta = {
             "format": FORMAT,
-            "work_ids": [w[0] for w in works],
+            "work_ids": work_ids,
             "bases": bases,
-            "frames": [int(w[3]) for w in works],
-            "point_bases": point_bases,
+            "frames": frames,
+            "point_bases": np.concatenate([[0], np.cumsum([len(p) for p in points])]).astype(int).tolist(),
         }
         _write_synced(tmp / "works.json", json.dumps(meta).encode())
         _fsync_dir(tmp)
@@ -143,26 +160,44 @@ def write_generation(directory: Path, works: list[Posting]) -> Path:
 
 
 def merge_generations(directory: Path, generations: list[Generation], keep: set[str]) -> Path:
-    """A new generation holding the postings of the works in ``keep`` from ``generations``."""
-    items: list[Posting] = []
+    """A new generation holding the postings of the works in ``keep`` from ``generations``.
+
+    Vectorized over postings (one pass per generation, one sort at the end): the cost does not grow
+    with the number of works.
+    """
+    work_ids: list[str] = []
+    bases: list[int] = []
+    frames: list[int] = []
+    points: list[npt.NDArray[np.uint32]] = []
+    keys: list[npt.NDArray[np.uint32]] = []
+    values: list[npt.NDArray[np.uint32]] = []
+    base = 0
     for gen in generations:
-        values = np.asarray(gen.values, dtype=np.int64)
-        work = np.searchsorted(gen.bases, values, side="right") - 1
-        keys = np.asarray(gen.keys)
-        for i, work_id in enumerate(gen.work_ids):
-            if work_id not in keep:
-                continue
-            mask = work == i
-            items.append(
-                (
-                    work_id,
-                    keys[mask],
-                    (values[mask] - gen.bases[i]).astype(np.uint32),
-                    int(gen.frames[i]),
-                    np.asarray(gen.points(i)),
-                )
-            )
-    return write_generation(directory, items)
+        kept = np.array([w in keep for w in gen.work_ids], dtype=bool)
+        new_base = np.zeros(len(gen.work_ids), np.int64)
+        for i in np.flatnonzero(kept):
+            new_base[i] = base
+            bases.append(base)
+            work_ids.append(gen.work_ids[i])
+            frames.append(int(gen.frames[i]))
+            points.append(np.asarray(gen.points(int(i))))
+            base += int(gen.frames[i]) + 1
+        if base >= 2**32:
+            raise ValueError("merged generation too large for 32-bit postings")
+        v = np.asarray(gen.values, dtype=np.int64)
+        work = np.searchsorted(gen.bases, v, side="right") - 1
+        sel = kept[work]
+        keys.append(np.asarray(gen.keys)[sel])
+        values.append((v[sel] - gen.bases[work[sel]] + new_base[work[sel]]).astype(np.uint32))
+    return _write(
+        directory,
+        work_ids,
+        bases,
+        frames,
+        np.concatenate(keys) if keys else np.zeros(0, np.uint32),
+        np.concatenate(values) if values else np.zeros(0, np.uint32),
+        points,
+    )
 
 
 def _save(path: Path, array: npt.NDArray[np.uint32]) -> None:

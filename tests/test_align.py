@@ -59,3 +59,19 @@ def test_two_excerpts_of_one_work_give_two_segments() -> None:
     assert len(segs) == 2
     assert abs(segs[0].ref_start - segs[0].query_start - 1000 / 62.5) < 0.1
     assert abs(segs[1].ref_start - segs[1].query_start - (9000 - 700) / 62.5) < 0.1
+
+
+def test_line_found_among_many_works_of_chance_hits() -> None:
+    # A catalogue-scale hit list: 400 works with scattered chance hits, one with a true line.
+    rng = np.random.default_rng(5)
+    line = _hits(4000, 100, 1.04, 30, 0, 3)
+    n = 400 * 60
+    hits = Hits(
+        [f"w{i}" for i in range(401)],
+        np.concatenate([np.full(len(line.work), 400), rng.integers(0, 400, n)]).astype(np.int64),
+        np.concatenate([line.ref_frame, rng.integers(0, 20000, n)]).astype(np.int64),
+        np.concatenate([line.query_frame, rng.integers(0, 1200, n)]).astype(np.int64),
+    )
+    segs = align_hits(hits, PARAMS, query_frames=1200)
+    assert segs and segs[0].work_id == "w400"
+    assert abs(segs[0].speed - 1.04) < 0.01

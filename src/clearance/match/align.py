@@ -40,6 +40,7 @@ class AlignParams:
     significance_scale: float = 12.0
     extent_frames: float = 30.0  # an anchor's hash reaches this far: added to the segment end
     max_segments_per_work: int = 8
+    max_works: int = 48  # works whose densest coarse cells are strongest get the full vote
 
 
 @dataclass(frozen=True)
@@ -69,21 +70,68 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
         (hits.work.astype(np.int64) << 42) | (hits.ref_frame << 21) | np.minimum(hits.query_frame, 2**21 - 1)
     )
     work = packed >> 42
-    ref = ((packed >> 21) & (2**21 - 1)).astype(np.float64)
-    query = (packed & (2**21 - 1)).astype(np.float64)
-    order = np.argsort(work, kind="stable")
-    work, ref, query = work[order], ref[order], query[order]
-    bounds = np.flatnonzero(np.diff(work)) + 1
-    groups = np.split(np.arange(len(work)), bounds)
-    candidates = [g for g in groups if len(g) >= params.min_anchors]
-    n_works = max(1, len(groups))
+    ref_i = (packed >> 21) & (2**21 - 1)
+    query_i = packed & (2**21 - 1)
+    # ``packed`` is sorted, so each work's hits are one contiguous run.
+    ids, starts, sizes = np.unique(work, return_index=True, return_counts=True)
+    n_works = max(1, len(ids))
+    # The background model of each work uses all its hits; the Hough vote only those that lie in a
+    # coarse cell with enough anchors: scattered chance hits make up the bulk at catalogue scale.
+    strength = _coarse_strength(work, ref_i, query_i)
+    # Only the works with the densest coarse cells go on to the full vote (verification takes the
+    # best few dozen candidates anyway).
+    best_cell = np.maximum.reduceat(strength, starts) if len(starts) else np.zeros(0, np.int64)
+    eligible = (sizes >= params.min_anchors) & (best_cell >= params.min_anchors)
+    ranked = np.flatnonzero(eligible)[np.argsort(-best_cell[eligible], kind="stable")][: params.max_works]
+    ref = ref_i.astype(np.float64)
+    query = query_i.astype(np.float64)
     speeds = np.arange(params.speed_min, params.speed_max + 1e-9, params.speed_step)
     segments: list[Segment] = []
-    for g in candidates:
-        work_id = hits.work_ids[int(work[g[0]])]
-        segments.extend(_align_work(work_id, ref[g], query[g], speeds, params, n_works, query_frames))
+    for i in np.sort(ranked):
+        a, n = int(starts[i]), int(sizes[i])
+        g = np.arange(a, a + n)[strength[a : a + n] >= params.min_anchors]
+        background = (n, float(np.ptp(ref[a : a + n])))
+        segments.extend(
+            _align_work(
+                hits.work_ids[int(ids[i])],
+                ref[g],
+                query[g],
+                speeds,
+                params,
+                (n_works, query_frames),
+                background,
+            )
+        )
     segments.sort(key=lambda s: s.evidence["log10_false_alarm"])
     return segments
+
+
+_COARSE_WINDOW = 640  # query frames (~10 s): within it a line at speed 0.88-1.12 drifts < 80 frames
+_COARSE_BIN = 128  # frames of ``ref - query``; two neighbouring bins together hold any such drift
+
+
+def _coarse_strength(
+    work: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], query: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """For each hit, the most distinct query anchors of its work in a coarse cell holding it: a
+    (query window, ``ref - query``) cell together with a neighbouring offset bin.
+
+    Windows are taken at two phases, so every hit of a line with ``k`` anchors within half a window
+    gets a strength of at least ``k``: two neighbouring offset bins hold the drift of a line at any
+    allowed speed. Scattered chance hits, the bulk of the hits in a large catalogue, stay weak.
+    """
+    best = np.zeros(len(work), np.int64)
+    diag = (ref - query) // _COARSE_BIN + 2**17
+    for phase in (0, _COARSE_WINDOW // 2):
+        win = (query + phase) // _COARSE_WINDOW
+        cells, k = np.unique((work << 40) | (win << 20) | diag, return_inverse=True)
+        # Distinct anchors per cell: one query frame hitting a cell many times counts once.
+        counts = np.bincount(np.unique((k.astype(np.int64) << 21) | query) >> 21, minlength=len(cells))
+        j = np.minimum(np.arange(1, len(cells) + 1), len(cells) - 1)
+        pair = counts + np.where(cells[j] == cells + 1, counts[j], 0)
+        below = np.maximum(k - 1, 0)
+        best = np.maximum(best, np.maximum(pair[k], np.where(cells[below] == cells[k] - 1, pair[below], 0)))
+    return best
 
 
 def _align_work(
@@ -92,14 +140,17 @@ def _align_work(
     query: npt.NDArray[np.float64],
     speeds: npt.NDArray[np.float64],
     params: AlignParams,
-    n_works: int,
-    query_frames: int,
+    sizes: tuple[int, int],
+    background: tuple[int, float],
 ) -> list[Segment]:
+    """Segments of one work from its hits in strong coarse cells; ``background`` is the number of all
+    its hits and their reference span, which set the chance model; ``sizes`` is (works, query frames)."""
+    n_works, query_frames = sizes
     found: list[Segment] = []
     alive = np.ones(len(ref), bool)
-    n_hits = len(ref)
+    n_hits, ref_span = background
     # Offsets a random hit can take: the span of t_ref - s * t_query over this work's hits.
-    offset_span = float(np.ptp(ref) + speeds[-1] * max(query_frames, 1) + params.offset_bin)
+    offset_span = float(ref_span + speeds[-1] * max(query_frames, 1) + params.offset_bin)
     cells = len(speeds) * max(1.0, offset_span / params.offset_bin)
     window = 2 * params.tolerance_frames + 1
     expected = n_hits * window / offset_span
@@ -149,6 +200,25 @@ def _align_work(
 def _best_cell(
     ref: npt.NDArray[np.float64], query: npt.NDArray[np.float64], speeds: npt.NDArray[np.float64], bin_: int
 ) -> tuple[float, float] | None:
+    """The densest (speed, offset) cell: a vote on a grid three times coarser in speed, whose offset
+    bins are widened to hold the drift that coarseness allows, then the full grid around its winner."""
+    step = float(speeds[1] - speeds[0]) if len(speeds) > 1 else 0.0
+    if len(speeds) < 9 or len(ref) < 64:
+        return _vote(ref, query, speeds, bin_)
+    coarse = speeds[1::3]
+    drift = 1.5 * step * float(np.ptp(query))  # worst offset error of the nearest coarse speed
+    rough = _vote(ref, query, coarse, max(bin_, int(np.ceil(drift))))
+    if rough is None:
+        return None
+    s0, o0 = rough
+    near = np.abs(ref - (s0 * query + o0)) <= 2 * max(bin_, drift) + bin_
+    fine = speeds[np.abs(speeds - s0) <= 1.5 * step + 1e-9]
+    return _vote(ref[near], query[near], fine, bin_) if near.any() else None
+
+
+def _vote(
+    ref: npt.NDArray[np.float64], query: npt.NDArray[np.float64], speeds: npt.NDArray[np.float64], bin_: int
+) -> tuple[float, float] | None:
     offsets = ref[None, :] - speeds[:, None] * query[None, :]
     lo = float(offsets.min())
     bins = ((offsets - lo) // bin_).astype(np.int64)
@@ -157,9 +227,13 @@ def _best_cell(
     counts = np.bincount(flat, minlength=len(speeds) * n_bins).reshape(len(speeds), n_bins)
     # A true line can straddle two offset bins: score pairs of neighbouring bins.
     pair = counts[:, :-1] + counts[:, 1:]
-    si, oi = np.unravel_index(int(np.argmax(pair)), pair.shape)
-    if pair[si, oi] == 0:
+    top = int(pair.max())
+    if top == 0:
         return None
+    # A short line fits several neighbouring speeds equally well: take the one nearest to 1.
+    tied_s, tied_o = np.nonzero(pair == top)
+    k = int(np.argmin(np.abs(speeds[tied_s] - 1.0)))
+    si, oi = int(tied_s[k]), int(tied_o[k])
     members = (bins[si] == oi) | (bins[si] == oi + 1)
     offset = float(np.median(offsets[si][members]))
     return float(speeds[si]), offset

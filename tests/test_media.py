@@ -44,3 +44,22 @@ def test_same_audio_decodes_alike_across_codecs(tmp_path: Path) -> None:
 def test_display_name_escapes_control_characters() -> None:
     name = display_name("evil\nname\x1b[31m.mp3")
     assert "\n" not in name and "\x1b" not in name
+
+
+def test_file_swapped_after_probe_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import os
+
+    dec = importlib.import_module("clearance.media.decode")  # the module, not the function
+
+    target = synth.write_audio(tmp_path / "a.flac", synth.music(1, 6.0))
+    other = synth.write_audio(tmp_path / "b.flac", synth.music(2, 20.0))
+    real = dec._reopen_name
+
+    def swap_then_reopen(fh, path):  # type: ignore[no-untyped-def]
+        os.replace(other, target)  # an attacker swaps the file between probe and decode
+        return real(fh, path)
+
+    monkeypatch.setattr(dec, "_reopen_name", swap_then_reopen)
+    media = decode(target)
+    assert abs(media.duration_s - 6.0) < 0.1

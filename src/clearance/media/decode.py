@@ -13,6 +13,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -92,23 +93,27 @@ def display_name(path: Path | str) -> str:
 
 def file_sha256(path: Path, *, max_bytes: int | None = None) -> tuple[str, int]:
     """Content hash and size of a file, refusing files over ``max_bytes``."""
-    digest = hashlib.sha256()
-    size = 0
     try:
         with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise LimitExceededError(
-                        f"{display_name(path)}: larger than the {max_bytes} byte input limit"
-                    )
-                digest.update(chunk)
+            return _sha256(fh, path, max_bytes)
     except IsADirectoryError as exc:
         raise UnsupportedMediaError(f"{display_name(path)}: is a directory, not a media file") from exc
     except FileNotFoundError as exc:
         raise InputError(f"{display_name(path)}: no such file") from exc
     except PermissionError as exc:
         raise InputError(f"{display_name(path)}: permission denied") from exc
+
+
+def _sha256(fh: BinaryIO, path: Path, max_bytes: int | None) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    fh.seek(0)
+    while chunk := fh.read(1 << 20):
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise LimitExceededError(f"{display_name(path)}: larger than the {max_bytes} byte input limit")
+        digest.update(chunk)
+    fh.seek(0)
     return digest.hexdigest(), size
 
 
@@ -133,10 +138,16 @@ def decode(path: Path | str, *, limits: Limits | None = None, audio_rate: int = 
         raise LimitExceededError(
             f"{name}: {size} bytes is over the {limits.max_input_bytes} byte input limit"
         )
-    sha, size = file_sha256(path, max_bytes=limits.max_input_bytes)
-    _check_wav_complete(path, name, size)
     try:
-        with path.open("rb") as fh:
+        fh = path.open("rb")
+    except PermissionError as exc:
+        raise InputError(f"{name}: permission denied") from exc
+    # Everything below reads this one open file: hash, header check, probe, and the decoder, which
+    # re-opens it through /proc/self/fd so a file swapped in under the same name is never read.
+    try:
+        with fh:
+            sha, size = _sha256(fh, path, limits.max_input_bytes)
+            _check_wav_complete(fh, name, size)
             return _decode_open(fh, path, name, sha, size, limits, audio_rate)
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"{name}: cannot decode ({_ffmpeg_reason(exc)})") from exc
@@ -149,7 +160,7 @@ def _ffmpeg_reason(exc: Exception) -> str:
 
 
 def _decode_open(
-    fh: object, path: Path, name: str, sha: str, size: int, limits: Limits, audio_rate: int
+    fh: BinaryIO, path: Path, name: str, sha: str, size: int, limits: Limits, audio_rate: int
 ) -> DecodedMedia:
     started = time.monotonic()
     try:
@@ -178,7 +189,7 @@ def _decode_open(
         stream_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
         declared_s = stream_s or declared_s
         stream_index = stream.index
-    pcm = _decode_audio(path, fmt, stream_index, name, limits, audio_rate, started)
+    pcm = _decode_audio(_reopen_name(fh, path), fmt, stream_index, name, limits, audio_rate, started)
     duration_s = len(pcm) / audio_rate
     if duration_s == 0.0:
         raise CorruptMediaError(f"{name}: the audio track holds no samples")
@@ -187,19 +198,26 @@ def _decode_open(
     return DecodedMedia(path, sha, size, fmt, duration_s, True, has_video, pcm, audio_rate)
 
 
+def _reopen_name(fh: BinaryIO, path: Path) -> str:
+    """A name that re-opens the very file behind ``fh`` (Linux), else the absolute path."""
+    proc = Path(f"/proc/self/fd/{fh.fileno()}")
+    return str(proc) if proc.exists() else str(path.resolve())
+
+
 def _decode_audio(
-    path: Path, fmt: str, stream_index: int, name: str, limits: Limits, audio_rate: int, started: float
+    source_name: str, fmt: str, stream_index: int, name: str, limits: Limits, audio_rate: int, started: float
 ) -> npt.NDArray[np.float32]:
     """Demux, decode, down-mix and resample in one FFmpeg filter graph (``amovie`` source).
 
     Decision: Python sees only the resampled blocks, never a codec frame; pushing every MP3 frame
-    through a graph from Python halved the decode speed. The graph re-opens the file by absolute
-    path through the ``file`` protocol with the demuxer forced to the one the guarded probe accepted.
+    through a graph from Python halved the decode speed. The graph re-opens the probed file (through
+    ``/proc/self/fd``, else by absolute path) with the ``file`` protocol and the demuxer forced to the
+    one the guarded probe accepted.
     """
     graph = av.filter.Graph()
     source = graph.add(
         "amovie",
-        filename="file:" + str(path.resolve()),
+        filename="file:" + source_name,
         format_name=fmt.split(",")[0],
         streams=str(stream_index),
     )
@@ -230,13 +248,14 @@ def _decode_audio(
     return pcm
 
 
-def _check_wav_complete(path: Path, name: str, size: int) -> None:
+def _check_wav_complete(fh: BinaryIO, name: str, size: int) -> None:
     """FFmpeg infers a WAV file's length from the file size, so a cut-off WAV decodes silently short.
 
     The RIFF header declares the data chunk's size: compare it with what the file holds.
     """
-    with path.open("rb") as fh:
-        head = fh.read(4096)
+    fh.seek(0)
+    head = fh.read(4096)
+    fh.seek(0)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return
     pos = 12

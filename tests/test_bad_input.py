@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clearance import Catalog, InputError, LimitExceededError, Limits, Settings, decode
+from clearance.errors import CorruptMediaError
 from clearance.media import synth
+from clearance.media.sandbox import decode_isolated
 
 
 def _make(tmp_path: Path, kind: str) -> Path:
@@ -83,3 +88,27 @@ def test_zero_length_audio_track(tmp_path: Path) -> None:
     path = synth.write_audio(tmp_path / "zero.wav", np.zeros(0, np.float32))
     with pytest.raises(InputError):
         decode(path)
+
+
+def _segfault(*_args: object, **_kwargs: object) -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)  # what a decoder bug on hostile bytes looks like
+
+
+def _hog(*_args: object, **_kwargs: object) -> None:
+    np.ones(8 * 1024**3, np.uint8)  # far over the memory limit below
+
+
+def test_isolated_decode_gives_the_same_media(tmp_path: Path) -> None:
+    path = synth.write_audio(tmp_path / "a.ogg", synth.music(4, 5.0))
+    a, b = decode_isolated(path), decode(path)
+    assert a.sha256 == b.sha256 and a.path == b.path and np.array_equal(a.audio, b.audio)
+    with pytest.raises(InputError, match="no such file"):
+        decode_isolated(tmp_path / "missing.mp3")
+
+
+def test_decoder_crash_is_one_error_not_a_dead_process(tmp_path: Path) -> None:
+    path = synth.write_audio(tmp_path / "a.flac", synth.music(4, 2.0))
+    with pytest.raises(CorruptMediaError, match="crashed"):
+        decode_isolated(path, decoder=_segfault)
+    with pytest.raises(LimitExceededError, match="memory limit"):
+        decode_isolated(path, limits=Limits(decode_memory_bytes=512 * 1024**2), decoder=_hog)

@@ -26,7 +26,8 @@ from clearance.config import Settings, default_catalog_dir
 from clearance.errors import CatalogError, ClearanceError, ConflictError, InputError, NotFoundError
 from clearance.fingerprint.base import Fingerprint, signal_types
 from clearance.index.postings import Generation, Posting, merge_generations, write_generation
-from clearance.media.decode import decode, display_name
+from clearance.media.decode import display_name
+from clearance.media.sandbox import decode_input
 
 POLICIES = ("block", "review", "allow")
 MAX_ACTIVE_GENERATIONS = 8
@@ -148,7 +149,7 @@ class Catalog:
             if progress:
                 progress(name)
             try:
-                media = decode(path, limits=self.settings.limits)
+                media = decode_input(path, limits=self.settings.limits)
                 prints = {n: st.reference(media) for n, st in signals.items() if st.applies_to(media)}
                 if not prints:
                     raise InputError(f"{name}: nothing to fingerprint (no audio with sound in it)")

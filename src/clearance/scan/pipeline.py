@@ -18,7 +18,8 @@ from clearance.catalog.store import Catalog
 from clearance.fingerprint.base import Fingerprint, SignalType, signal_types
 from clearance.index.postings import Hits
 from clearance.match.align import Segment, align_hits
-from clearance.media.decode import DecodedMedia, decode, display_name
+from clearance.media.decode import DecodedMedia, display_name
+from clearance.media.sandbox import decode_input
 from clearance.policy.decide import POLICY_VERSION, decide
 
 REPORT_SCHEMA = "clearance.scan/1"
@@ -80,7 +81,7 @@ def scan(
     ('block', [('song', 4.02)])
     """
     started = time.perf_counter()
-    media = decode(path, limits=catalog.settings.limits)
+    media = decode_input(path, limits=catalog.settings.limits)
     decoded = time.perf_counter()
     threshold = catalog.settings.audio_min_score if min_score is None else min_score
     segments: list[tuple[SignalType, Segment]] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import fields
 from multiprocessing.connection import Connection
@@ -126,5 +127,7 @@ def _died(name: str, exitcode: int | None, limits: Limits) -> ClearanceError:
 
 
 def decode_input(path: Path | str, *, limits: Limits) -> DecodedMedia:
-    """Decode a user's file: in a sandboxed child unless ``limits.isolate_decode`` is off."""
-    return decode_isolated(path, limits=limits) if limits.isolate_decode else decode(path, limits=limits)
+    """Decode a user's file: in a sandboxed child (Linux) unless ``limits.isolate_decode`` is off."""
+    if limits.isolate_decode and sys.platform == "linux":
+        return decode_isolated(path, limits=limits)
+    return decode(path, limits=limits)

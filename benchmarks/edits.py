@@ -75,34 +75,58 @@ def encode(x: Audio, path: Path, bitrate: int) -> Path:
     return synth.write_audio(path, x, rate=RATE, bitrate=bitrate)
 
 
-# name -> (function(x, rng, speech, workdir) -> Audio | Path, time scale of the result vs reference)
-Edit = Callable[[Audio, np.random.Generator, Audio, Path], "Audio | Path"]
+Edit = Callable[[Audio, np.random.Generator, Audio, Path], "tuple[Audio | Path, float]"]
+"""An edit: (audio, rng, speech to mix over, a folder for encoded files) -> (result, time scale).
+
+The time scale is how many seconds of the reference one second of the result holds (1.03 for 3 %
+faster); it is drawn per query for the ``*_any`` edits.
+"""
 
 
-def registry(rng: np.random.Generator) -> dict[str, tuple[Edit, float | Callable[[], float]]]:
-    """Edits by name, with the speed factor each applies (fixed, or drawn per query)."""
-    return {
-        "clean": (lambda x, r, s, d: x, 1.0),
-        "mp3_64k": (lambda x, r, s, d: encode(x, d / "q.mp3", 64000), 1.0),
-        "aac_48k": (lambda x, r, s, d: encode(x, d / "q.m4a", 48000), 1.0),
-        "opus_24k": (lambda x, r, s, d: encode(x, d / "q.opus", 24000), 1.0),
-        "white_10db": (lambda x, r, s, d: white_noise(x, 10, r), 1.0),
-        "white_5db": (lambda x, r, s, d: white_noise(x, 5, r), 1.0),
-        "white_0db": (lambda x, r, s, d: white_noise(x, 0, r), 1.0),
-        "pink_0db": (lambda x, r, s, d: pink_noise(x, 0, r), 1.0),
-        "speech_0db": (
-            lambda x, r, s, d: _mix_at_snr(x, s[r.integers(0, max(1, len(s) - len(x))) :], 0),
-            1.0,
-        ),
-        "lowpass_3k": (lambda x, r, s, d: lowpass(x, 3000), 1.0),
-        "reverb": (lambda x, r, s, d: reverb(x, 0.6, r), 1.0),
-        "volume_-20db": (lambda x, r, s, d: (x * 0.1).astype(np.float32), 1.0),
-        "speed_+3%": (lambda x, r, s, d: speed(x, 1.03), 1.03),
-        "speed_-3%": (lambda x, r, s, d: speed(x, 0.97), 0.97),
-        "speed_+8%": (lambda x, r, s, d: speed(x, 1.08), 1.08),
-        "speed_-8%": (lambda x, r, s, d: speed(x, 0.92), 0.92),
-        "pitch_+1st": (lambda x, r, s, d: pitch(x, 1.0), 1.0),
-        "pitch_-1st": (lambda x, r, s, d: pitch(x, -1.0), 1.0),
-        "tempo_+5%": (lambda x, r, s, d: tempo(x, 1.05), 1.05),
-        "tempo_-5%": (lambda x, r, s, d: tempo(x, 0.95), 0.95),
-    }
+def _fixed(fn: Callable[[Audio, np.random.Generator, Audio, Path], Audio | Path], scale: float) -> Edit:
+    return lambda x, r, s, d: (fn(x, r, s, d), scale)
+
+
+def _speed_any(x: Audio, r: np.random.Generator, s: Audio, d: Path) -> tuple[Audio, float]:
+    f = float(r.uniform(0.92, 1.08))
+    return speed(x, f), f
+
+
+def _pitch_any(x: Audio, r: np.random.Generator, s: Audio, d: Path) -> tuple[Audio, float]:
+    return pitch(x, float(r.uniform(-1, 1))), 1.0
+
+
+def _tempo_any(x: Audio, r: np.random.Generator, s: Audio, d: Path) -> tuple[Audio, float]:
+    f = float(r.uniform(0.95, 1.05))
+    return tempo(x, f), f
+
+
+def _speech_over(x: Audio, r: np.random.Generator, s: Audio, d: Path) -> Audio:
+    return _mix_at_snr(x, s[r.integers(0, max(1, len(s) - len(x))) :], 0)
+
+
+REGISTRY: dict[str, Edit] = {
+    "clean": _fixed(lambda x, r, s, d: x, 1.0),
+    "mp3_64k": _fixed(lambda x, r, s, d: encode(x, d / "q.mp3", 64000), 1.0),
+    "aac_48k": _fixed(lambda x, r, s, d: encode(x, d / "q.m4a", 48000), 1.0),
+    "opus_24k": _fixed(lambda x, r, s, d: encode(x, d / "q.opus", 24000), 1.0),
+    "white_10db": _fixed(lambda x, r, s, d: white_noise(x, 10, r), 1.0),
+    "white_5db": _fixed(lambda x, r, s, d: white_noise(x, 5, r), 1.0),
+    "white_0db": _fixed(lambda x, r, s, d: white_noise(x, 0, r), 1.0),
+    "pink_0db": _fixed(lambda x, r, s, d: pink_noise(x, 0, r), 1.0),
+    "speech_0db": _fixed(_speech_over, 1.0),
+    "lowpass_3k": _fixed(lambda x, r, s, d: lowpass(x, 3000), 1.0),
+    "reverb": _fixed(lambda x, r, s, d: reverb(x, 0.6, r), 1.0),
+    "volume_-20db": _fixed(lambda x, r, s, d: (x * 0.1).astype(np.float32), 1.0),
+    "speed_+3%": _fixed(lambda x, r, s, d: speed(x, 1.03), 1.03),
+    "speed_-3%": _fixed(lambda x, r, s, d: speed(x, 0.97), 0.97),
+    "speed_+8%": _fixed(lambda x, r, s, d: speed(x, 1.08), 1.08),
+    "speed_-8%": _fixed(lambda x, r, s, d: speed(x, 0.92), 0.92),
+    "pitch_+1st": _fixed(lambda x, r, s, d: pitch(x, 1.0), 1.0),
+    "pitch_-1st": _fixed(lambda x, r, s, d: pitch(x, -1.0), 1.0),
+    "tempo_+5%": _fixed(lambda x, r, s, d: tempo(x, 1.05), 1.05),
+    "tempo_-5%": _fixed(lambda x, r, s, d: tempo(x, 0.95), 0.95),
+    "speed_any": _speed_any,
+    "pitch_any": _pitch_any,
+    "tempo_any": _tempo_any,
+}

@@ -1,0 +1,91 @@
+"""The benchmark's reference and hold-out sets: ``shared/media`` plus Debian's game soundtracks.
+
+``benchmarks/setup.sh`` installs the Debian packages (Ogg/Opus tracks under free licences). Nexuiz
+ships its music inside a zip archive (``music.pk3``); its tracks are extracted once into a cache.
+Every fifth Debian track (by sorted path) is held out: never registered, it serves as unrelated
+music in the heads, tails and no-match queries.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+HOLDOUT = {"rain_ambience.mp3", "humpback.ogg", "trumpet.ogg", "robin.ogg", "singularity_awakening.ogg"}
+SKIP = {"brahms_lowq.ogg", "nutcracker_lowq.ogg"}
+DEBIAN_PACKAGES = ("wesnoth-1.16-music", "nexuiz-music", "warzone2100-music", "asc-music")
+DEBIAN_DIRS = (
+    Path("/usr/share/games/wesnoth/1.16/data/core/music"),
+    Path("/usr/share/games/warzone2100/music"),
+    Path("/usr/share/games/asc/music"),
+)
+NEXUIZ_PK3 = Path("/usr/share/games/nexuiz/data/music.pk3")
+HOLDOUT_EVERY = 5
+
+
+@dataclass
+class Corpus:
+    """Paths of the benchmark's audio, by role."""
+
+    music: list[Path] = field(default_factory=list)  # registered music
+    speech: list[Path] = field(default_factory=list)  # registered spoken-word works
+    holdout_music: list[Path] = field(default_factory=list)  # unregistered music
+    holdout_speech: list[Path] = field(default_factory=list)  # unregistered speech
+
+    @property
+    def references(self) -> list[Path]:
+        return self.music + self.speech
+
+
+def _nexuiz(cache: Path) -> list[Path]:
+    if not NEXUIZ_PK3.is_file():
+        return []
+    out = cache / "nexuiz"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with zipfile.ZipFile(NEXUIZ_PK3) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".ogg") or info.file_size < 1_000_000:
+                continue  # skip directories and short jingles
+            target = out / Path(info.filename).name
+            if not target.exists() or target.stat().st_size != info.file_size:
+                tmp = target.with_suffix(".part")
+                tmp.write_bytes(z.read(info))
+                tmp.replace(target)
+            paths.append(target)
+    return paths
+
+
+def debian_music(cache: Path | None = None) -> list[Path]:
+    """Tracks of the installed Debian soundtrack packages, sorted; empty when none is installed."""
+    cache = cache or Path(user_cache_dir("clearance-bench"))
+    found = [p for d in DEBIAN_DIRS if d.is_dir() for p in d.rglob("*") if p.suffix in {".ogg", ".opus"}]
+    # Warzone 2100 ships some tracks twice (album and in-game copies): keep one of each size.
+    seen: set[int] = set()
+    unique = []
+    for p in sorted(found + _nexuiz(cache)):
+        size = p.stat().st_size
+        if size not in seen:
+            seen.add(size)
+            unique.append(p)
+    return unique
+
+
+def load(media: Path, debian: bool = True) -> Corpus:
+    """The corpus: ``media`` (shared/media) and, when ``debian``, the installed soundtracks."""
+    corpus = Corpus()
+    music = sorted(p for p in (media / "audio").iterdir() if p.name not in SKIP)
+    corpus.music = [p for p in music if p.name not in HOLDOUT]
+    corpus.holdout_music = [p for p in music if p.name in HOLDOUT]
+    corpus.speech = sorted((media / "speech").glob("librispeech_[0-9]*/*.flac")) + sorted(
+        (media / "speech" / "jfk").glob("*")
+    )
+    corpus.holdout_speech = sorted((media / "speech" / "ami_meetings").glob("*.wav"))
+    if debian:
+        tracks = debian_music()
+        corpus.holdout_music += tracks[::HOLDOUT_EVERY]
+        corpus.music += [p for i, p in enumerate(tracks) if i % HOLDOUT_EVERY]
+    return corpus

@@ -124,7 +124,7 @@ def _query(spec: tuple[int, str, float, int]) -> Record:
     rate = edits.RATE
     qdir = Path(tempfile.mkdtemp(dir=s["workdir"]))
     if edit:
-        tracks = s["tracks"]
+        tracks = [t for t in s["tracks"] if len(s["pcm"][t]) > (length + 1) * rate]
         track = tracks[int(rng.integers(0, len(tracks)))]
         x = s["pcm"][track]
         start = float(rng.uniform(0, len(x) / rate - length))

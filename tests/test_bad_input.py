@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from clearance import Catalog, InputError, LimitExceededError, Limits, Settings, decode
 from clearance.errors import CorruptMediaError
 from clearance.media import synth
-from clearance.media.sandbox import decode_isolated
+from clearance.media.sandbox import decode_input, decode_isolated
 
 
 def _make(tmp_path: Path, kind: str) -> Path:
@@ -112,3 +113,14 @@ def test_decoder_crash_is_one_error_not_a_dead_process(tmp_path: Path) -> None:
         decode_isolated(path, decoder=_segfault)
     with pytest.raises(LimitExceededError, match="memory limit"):
         decode_isolated(path, limits=Limits(decode_memory_bytes=512 * 1024**2), decoder=_hog)
+
+
+def _duration_in_worker(path: Path) -> float:
+    return decode_input(path, limits=Limits()).duration_s
+
+
+def test_decode_input_works_inside_a_pool_worker(tmp_path: Path) -> None:
+    # Pool workers are daemonic and may not start the sandbox's child: they decode in-process.
+    path = synth.write_audio(tmp_path / "a.flac", synth.music(4, 3.0))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert abs(pool.apply(_duration_in_worker, (path,)) - 3.0) < 0.1

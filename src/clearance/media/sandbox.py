@@ -128,6 +128,7 @@ def _died(name: str, exitcode: int | None, limits: Limits) -> ClearanceError:
 
 def decode_input(path: Path | str, *, limits: Limits) -> DecodedMedia:
     """Decode a user's file: in a sandboxed child (Linux) unless ``limits.isolate_decode`` is off."""
-    if limits.isolate_decode and sys.platform == "linux":
+    # A daemonic process (a multiprocessing.Pool worker) may not start children: it decodes in-process.
+    if limits.isolate_decode and sys.platform == "linux" and not multiprocessing.current_process().daemon:
         return decode_isolated(path, limits=limits)
     return decode(path, limits=limits)

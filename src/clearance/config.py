@@ -28,7 +28,10 @@ class Limits(BaseSettings):
     decode_memory_bytes: int = Field(
         4 * 1024**3, gt=0, description="memory the decoder may map beyond its own code, per input"
     )
-    isolate_decode: bool = Field(True, description="decode in a sandboxed child process (Linux)")
+    isolate_decode: bool = Field(
+        False,
+        description="decode in a sandboxed child process (Linux; main module must be import-safe)",
+    )
 
 
 class Settings(BaseSettings):

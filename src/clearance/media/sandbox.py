@@ -6,7 +6,10 @@ only; the caller gets one clear ``ClearanceError`` and its own state is untouche
 
 Decision: a ``forkserver`` that has already imported the decoder forks each child, so a decode costs
 a fork (milliseconds), not a fresh interpreter, and no threads of the caller (a web server's, say)
-are copied into it. The PCM comes back through a pipe as raw bytes.
+are copied into it. The PCM comes back through a pipe as raw bytes. Like any forkserver, it imports
+the caller's main module once, so a calling script must keep its work under
+``if __name__ == "__main__":``; that is why isolation is a setting (``limits.isolate_decode``), off
+by default for library use, and meant for services and batch jobs.
 """
 
 from __future__ import annotations

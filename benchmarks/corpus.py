@@ -63,14 +63,19 @@ def debian_music(cache: Path | None = None) -> list[Path]:
     """Tracks of the installed Debian soundtrack packages, sorted; empty when none is installed."""
     cache = cache or Path(user_cache_dir("clearance-bench"))
     found = [p for d in DEBIAN_DIRS if d.is_dir() for p in d.rglob("*") if p.suffix in {".ogg", ".opus"}]
-    # Warzone 2100 ships some tracks twice (album and in-game copies): keep one of each size.
+    # Warzone 2100 ships some tracks twice (album and in-game copies): one of each size is kept.
+    # It also ships remasters beside originals (menu.opus, menu_enhanced.opus): the same music,
+    # which would count as a wrong work when a query from one finds the other. The original is kept.
+    found += _nexuiz(cache)
+    stems = {p.stem for p in found}
     seen: set[int] = set()
     unique = []
-    for p in sorted(found + _nexuiz(cache)):
+    for p in sorted(found):
         size = p.stat().st_size
-        if size not in seen:
-            seen.add(size)
-            unique.append(p)
+        if size in seen or (p.stem.endswith("_enhanced") and p.stem.removesuffix("_enhanced") in stems):
+            continue
+        seen.add(size)
+        unique.append(p)
     return unique
 
 

@@ -133,11 +133,7 @@ class Catalog:
         """
         if isinstance(paths, str | Path):
             paths = [paths]
-        owner = owner.strip()
-        if not owner:
-            raise InputError("owner must not be empty")
-        if policy not in POLICIES:
-            raise InputError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        owner = _checked_owner(owner, policy)
         if title is not None and len(paths) > 1:
             raise InputError("--title applies to one file; register several files without it")
         results: list[Registration] = []
@@ -193,11 +189,7 @@ class Catalog:
 
         A work whose ``sha256`` is already registered is not stored again: its existing id is returned.
         """
-        owner = owner.strip()
-        if not owner:
-            raise InputError("owner must not be empty")
-        if policy not in POLICIES:
-            raise InputError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        owner = _checked_owner(owner, policy)
         known = set(signal_types())
         ids: list[str] = []
         pending: list[tuple[str, FingerprintedWork]] = []
@@ -519,6 +511,16 @@ class Catalog:
     def count_works(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(s.works)).scalar() or 0)
+
+
+def _checked_owner(owner: str, policy: str) -> str:
+    """The owner name, stripped; ``InputError`` for an empty owner or an unknown policy."""
+    owner = owner.strip()
+    if not owner:
+        raise InputError("owner must not be empty")
+    if policy not in POLICIES:
+        raise InputError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+    return owner
 
 
 class _Abort(Exception):

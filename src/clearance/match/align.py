@@ -81,7 +81,7 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     # Only the works with the densest coarse cells go on to the full vote (verification takes the
     # best few dozen candidates anyway).
     best_cell = np.maximum.reduceat(strength, starts) if len(starts) else np.zeros(0, np.int64)
-    eligible = (sizes >= params.min_anchors) & (best_cell >= params.min_anchors)
+    eligible = best_cell >= params.min_anchors  # a cell's anchors are among its work's hits
     ranked = np.flatnonzero(eligible)[np.argsort(-best_cell[eligible], kind="stable")][: params.max_works]
     ref = ref_i.astype(np.float64)
     query = query_i.astype(np.float64)

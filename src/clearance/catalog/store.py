@@ -481,7 +481,11 @@ class Catalog:
             path = self.index_dir / signal / gen_id
             if not path.is_dir():
                 raise FileNotFoundError(path)
-            gen = self._mapped[gen_id] = Generation(path)
+            try:
+                gen = Generation(path)
+            except ValueError as exc:  # written by another version of clearance
+                raise CatalogError(f"{exc}; re-register the works into a new catalogue") from exc
+            self._mapped[gen_id] = gen
         return gen
 
     def _work_by_sha(self, sha: str) -> Work | None:

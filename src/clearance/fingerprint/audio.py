@@ -26,6 +26,7 @@ import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage, stats
 
+from clearance._arrays import distinct
 from clearance.fingerprint.base import Fingerprint
 from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import AUDIO_RATE, DecodedMedia
@@ -47,7 +48,14 @@ SPAN_BIN = float(np.log(SPAN_MAX_FRAMES / SPAN_MIN_FRAMES) / 16)
 RATIO_BINS = 16
 DIFF_BIN_ST = 0.5
 DIFF_MAX_ST = 12.0
-_DIFF_BINS = int(2 * DIFF_MAX_ST / DIFF_BIN_ST)  # 48 < 64
+_DIFF_BINS = int(2 * DIFF_MAX_ST / DIFF_BIN_ST) + 1  # 49 < 64
+# Bins of pitch differences are centred on whole semitones, where tonal music puts them: a difference
+# then sits mid-bin and needs no neighbouring probe.
+_DIFF_ORIGIN = DIFF_MAX_ST + DIFF_BIN_ST / 2
+# A neighbour at the anchor's own pitch (a held note, a repeated one) makes a triplet that nearly every
+# recording holds; such neighbours are skipped. The query side skips fewer, so that measurement noise
+# cannot drop a neighbour that the reference side kept.
+MIN_INTERVAL_ST = 0.5
 
 # Largest edit the query probes cover: speed +-9 % (pitch follows) or pitch +-1.5 semitones.
 MAX_PITCH_SHIFT_ST = 1.6
@@ -169,9 +177,10 @@ def _parabola(
 
 
 def _triplets(
-    peaks: Peaks, fanout: int
+    peaks: Peaks, fanout: int, min_interval: float = MIN_INTERVAL_ST
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Index triples (a, b, c): b, c among the first ``fanout`` valid neighbours of a, b before c."""
+    """Index triples (a, b, c): b, c among the first ``fanout`` valid neighbours of a (later, within
+    ``SPAN_MAX_FRAMES``, under an octave away and at least ``min_interval`` semitones away), b before c."""
     n = len(peaks.t)
     lookahead = min(max(4 * fanout, 16), max(n - 1, 1))
     if n < 3:
@@ -183,6 +192,7 @@ def _triplets(
     dt = peaks.t[idx] - peaks.t[:, None]
     df = peaks.f[idx] - peaks.f[:, None]
     valid = inside & (dt >= 1.0) & (dt <= SPAN_MAX_FRAMES) & (np.abs(df) < DIFF_MAX_ST)
+    valid &= np.abs(df) >= min_interval
     rank = np.cumsum(valid, axis=1)
     valid &= rank <= fanout
     # Compact each row's first ``fanout`` valid neighbours into a (n, fanout) table.
@@ -210,8 +220,8 @@ def _components(
         f[a] / PITCH_BIN_ST,
         np.log(span / SPAN_MIN_FRAMES) / SPAN_BIN,
         (t[b] - t[a]) / span * RATIO_BINS,
-        (f[b] - f[a] + DIFF_MAX_ST) / DIFF_BIN_ST,
-        (f[c] - f[a] + DIFF_MAX_ST) / DIFF_BIN_ST,
+        (f[b] - f[a] + _DIFF_ORIGIN) / DIFF_BIN_ST,
+        (f[c] - f[a] + _DIFF_ORIGIN) / DIFF_BIN_ST,
     ]
 
 
@@ -236,7 +246,7 @@ def reference_hashes(peaks: Peaks, params: PeakParams = REFERENCE) -> Hashes:
 
 def query_hashes(peaks: Peaks, params: PeakParams = QUERY) -> Hashes:
     """Hashes to look up for a query: each triplet plus the neighbouring bins an edit could reach."""
-    a, b, c = _triplets(peaks, params.fanout)
+    a, b, c = _triplets(peaks, params.fanout, MIN_INTERVAL_ST - DIFF_TOL_ST)
     comps = _components(peaks, a, b, c)
     margins = (
         MAX_PITCH_SHIFT_ST / PITCH_BIN_ST,
@@ -281,10 +291,14 @@ VERIFY_TIME_TOL = 1.5
 VERIFY_PITCH_TOL = 0.15
 VERIFY_SHIFT_STEP = 0.1
 _PITCH_SHIFTS = np.arange(-MAX_PITCH_SHIFT_ST, MAX_PITCH_SHIFT_ST + 1e-9, VERIFY_SHIFT_STEP)
-# The chance rate is measured on the same query and work at these offsets (frames) from the proposed
+# The chance rate is measured on the same query and work at decoy offsets (frames) from the proposed
 # one: an empirical background that already holds whatever this pair of recordings shares by chance
-# (key, tempo, instrumentation), which a model of independent peaks would miss.
-DECOY_OFFSETS = (-300, -211, -157, -97, 97, 157, 211, 300)
+# (key, tempo, instrumentation), which a model of independent peaks would miss. Offsets are taken
+# nearest first, and only where the decoy span lies inside the work: near a work's end (a held final
+# chord, a fade) the far side does not exist, and decoys from a different section would understate
+# the chance of meeting a stationary sound.
+DECOY_OFFSETS = (97, -97, 157, -157, 211, -211, 300, -300, 397, -397, 503, -503, 613, -613)
+N_DECOYS = 8
 VERIFY_MIN_POINTS = 8
 MIN_CHANCE_RATE = 0.01
 VERIFY_MIN_SHARE = 0.2
@@ -331,7 +345,7 @@ def _shift_pairs(ref: PeakArrays, query: PeakArrays, speed: float, offset: float
     r = np.repeat(ref_idx, width)
     ok = (j <= np.repeat(j_hi, width)) & (j >= 0) & (j < len(_PITCH_SHIFTS))
     # Each reference peak counts once per shift, however many query peaks sit near it.
-    return np.unique(r[ok] * len(_PITCH_SHIFTS) + j[ok])
+    return distinct(r[ok] * len(_PITCH_SHIFTS) + j[ok])
 
 
 def shift_counts(ref: PeakArrays, query: PeakArrays, speed: float, offset: float) -> npt.NDArray[np.int64]:
@@ -373,7 +387,7 @@ def verify_segment(
     reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
     pairs = _shift_pairs((rt[reach], rf[reach]), (qt, qf), speed, offset)
     verified = np.zeros(len(reach), bool)
-    verified[np.unique(pairs[np.abs(pairs % len(_PITCH_SHIFTS) - best) <= 1] // len(_PITCH_SHIFTS))] = True
+    verified[distinct(pairs[np.abs(pairs % len(_PITCH_SHIFTS) - best) <= 1] // len(_PITCH_SHIFTS))] = True
     times = (rt[reach] - offset) / speed
     bounds = _run(times, verified, q0, q1, max(VERIFY_MIN_SHARE, 4 * float(chance[best])))
     if bounds is None:
@@ -382,7 +396,11 @@ def verify_segment(
     k = int(counts[best])
     plateau = slice(max(0, best - 2), best + 3)  # a peak tolerance of 0.15 st spreads over 3 steps
     pitch_shift = float(np.average(_PITCH_SHIFTS[plateau], weights=counts[plateau] + 1e-9))
-    log10_p = float(log10_tail[best]) + float(np.log10(len(_PITCH_SHIFTS) * max(1, trials)))
+    # The line was chosen among every (work, speed, offset) cell the alignment searched, from these very
+    # peaks: the tail is corrected for that whole search, not only for the candidates verified.
+    searched = segment.evidence.get("log10_search")
+    search = float(searched) if searched is not None else float(np.log10(max(1, trials)))
+    log10_p = float(log10_tail[best]) + float(np.log10(len(_PITCH_SHIFTS))) + search
     if not np.isfinite(log10_p):
         log10_p = -300.0
     score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
@@ -420,13 +438,19 @@ def _chance_rates(
     """
     rt, rf = ref
     hits = np.zeros(len(_PITCH_SHIFTS), np.int64)
-    n = 0
+    n = used = 0
+    first, last = (float(rt[0]), float(rt[-1])) if len(rt) else (0.0, 0.0)
     for d in DECOY_OFFSETS:
+        if used == N_DECOYS:
+            break
+        if r0 + d < first - VERIFY_TIME_TOL or r1 + d > last + VERIFY_TIME_TOL:
+            continue
         sel = (rt >= r0 + d) & (rt <= r1 + d)
         if sel.sum() < VERIFY_MIN_POINTS:
             continue
         hits += shift_counts((rt[sel], rf[sel]), query, speed, offset + d)
         n += int(sel.sum())
+        used += 1
     if n == 0:  # a work too short for decoys: assume a high chance rate
         return np.full(len(_PITCH_SHIFTS), 0.1)
     rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (n + 2), MIN_CHANCE_RATE)

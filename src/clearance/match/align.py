@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from clearance._arrays import count_distinct, distinct, group
 from clearance.index.postings import Hits
 
 
@@ -37,10 +38,11 @@ class AlignParams:
     tolerance_frames: float = 4.0
     max_gap_s: float = 8.0
     min_anchors: int = 5
-    significance_scale: float = 12.0
+    significance_scale: float = 16.0
     extent_frames: float = 30.0  # an anchor's hash reaches this far: added to the segment end
     max_segments_per_work: int = 8
     max_works: int = 48  # works whose densest coarse cells are strongest get the full vote
+    stop_log10: float = 2.0  # a work's next-best line this weak (expected 100 such by chance) ends its search
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
         return []
     # One vote per distinct (work, reference frame, query frame): several probes of one triplet, or
     # several triplets of one anchor, must not count as independent evidence.
-    packed = np.unique(
+    packed = distinct(
         (hits.work.astype(np.int64) << 42) | (hits.ref_frame << 21) | np.minimum(hits.query_frame, 2**21 - 1)
     )
     work = packed >> 42
@@ -124,9 +126,9 @@ def _coarse_strength(
     diag = (ref - query) // _COARSE_BIN + 2**17
     for phase in (0, _COARSE_WINDOW // 2):
         win = (query + phase) // _COARSE_WINDOW
-        cells, k = np.unique((work << 40) | (win << 20) | diag, return_inverse=True)
+        cells, k = group((work << 40) | (win << 20) | diag)
         # Distinct anchors per cell: one query frame hitting a cell many times counts once.
-        counts = np.bincount(np.unique((k.astype(np.int64) << 21) | query) >> 21, minlength=len(cells))
+        counts = np.bincount(distinct((k.astype(np.int64) << 21) | query) >> 21, minlength=len(cells))
         j = np.minimum(np.arange(1, len(cells) + 1), len(cells) - 1)
         pair = counts + np.where(cells[j] == cells + 1, counts[j], 0)
         below = np.maximum(k - 1, 0)
@@ -164,15 +166,17 @@ def _align_work(
         speed, offset = best
         resid = np.abs(ref[idx] - (speed * query[idx] + offset))
         inl = idx[resid <= params.tolerance_frames]
-        if len(np.unique(query[inl])) < params.min_anchors:
+        if count_distinct(query[inl]) < params.min_anchors:
             break
         alive[inl] = False
+        strongest = math.inf
         for seg in _split(inl, query, params.max_gap_s * params.frame_rate, params.frame_rate):
-            anchors = len(np.unique(query[seg]))
+            anchors = count_distinct(query[seg])
             if anchors < params.min_anchors:
                 continue
             s, o = _refine(ref[seg], query[seg], speed, offset, params)
             log10_p = _log10_tail(anchors, expected) + math.log10(cells * n_works)
+            strongest = min(strongest, log10_p)
             score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
             q0 = float(query[seg].min())
             q1 = float(min(query[seg].max() + params.extent_frames, max(query_frames, query[seg].max())))
@@ -191,9 +195,12 @@ def _align_work(
                         "work_hits": n_hits,
                         "expected_random": round(expected, 4),
                         "log10_false_alarm": round(log10_p, 2),
+                        "log10_search": round(math.log10(cells * n_works), 2),
                     },
                 )
             )
+        if strongest > params.stop_log10:
+            break  # lines come densest first: what is left of this work is chance
     return found
 
 
@@ -249,7 +256,7 @@ def _split(
     """
     idx = idx[np.argsort(query[idx], kind="stable")]
     pieces = np.split(idx, np.flatnonzero(np.diff(query[idx]) > 2.5 * frame_rate) + 1)
-    pieces = [p for p in pieces if len(np.unique(query[p])) >= 3]
+    pieces = [p for p in pieces if count_distinct(query[p]) >= 3]
     runs: list[npt.NDArray[np.intp]] = []
     for piece in pieces:
         if runs and query[piece[0]] - query[runs[-1][-1]] <= max_gap:

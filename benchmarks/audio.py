@@ -36,6 +36,7 @@ from typing import Any
 
 import av
 import numpy as np
+import scipy.signal
 from rich.progress import Progress
 
 from benchmarks import corpus, edits
@@ -83,6 +84,7 @@ class Record:
     q_head: float = 0.0  # where the excerpt starts in the query (s)
     findings: list[tuple[str, float, float, float]] = field(default_factory=list)  # work, q0, r0, r1
     peers: dict[str, tuple[str, float, float] | None] = field(default_factory=dict)  # name, ref@0, score
+    shared: list[float] = field(default_factory=list)  # no-match: waveform correlation of each finding
 
     def predicted(self, q: float) -> float:
         """Where query time ``q`` lies in the reference, by construction."""
@@ -113,6 +115,28 @@ def same_material(ref: np.ndarray, truth_s: float, found_s: float, found_end_s: 
         (a.t.astype(float), a.f.astype(float)), (b.t.astype(float), b.f.astype(float)), 1.0, 0.0
     )
     return bool(counts[len(counts) // 2] >= 0.5 * len(a.t))
+
+
+SHARED_CORRELATION = 0.5
+
+
+def waveform_correlation(query: np.ndarray, ref: np.ndarray, q0: float, q1: float, r0: float) -> float:
+    """Peak normalised cross-correlation of the query span ``[q0, q1]`` with the reference around ``r0``
+    (within 0.2 s), both at ``edits.RATE``.
+
+    An independent check of a no-match finding: two recordings that share a sample or a stem correlate
+    sample by sample (0.6 and more), while music that only sounds alike stays near 0.1.
+    """
+    rate = edits.RATE
+    a = query[int(q0 * rate) : int(q1 * rate)].astype(np.float64)
+    lo = max(0, int((r0 - 0.2) * rate))
+    b = ref[lo : lo + len(a) + int(0.4 * rate)].astype(np.float64)
+    if len(a) < rate // 4 or len(b) < len(a):
+        return 0.0
+    cc = scipy.signal.correlate(b, a, mode="valid", method="fft")
+    c2 = np.concatenate([[0.0], np.cumsum(b * b)])
+    energy = np.sqrt(np.maximum(c2[len(a) :] - c2[: -len(a)], 0.0)) * np.linalg.norm(a)
+    return float(np.max(np.abs(cc) / (energy + 1e-9)))
 
 
 def _query(spec: tuple[int, str, float, int]) -> Record:
@@ -157,6 +181,15 @@ def _query(spec: tuple[int, str, float, int]) -> Record:
     rec.findings = [
         (s["names"][f.work_id], f.query_start, f.ref_start or 0.0, f.ref_end or 0.0) for f in report.findings
     ]
+    if not edit and isinstance(edited, np.ndarray):
+        rec.shared = [
+            waveform_correlation(
+                edited, s["pcm"][s["names"][f.work_id]], f.query_start, f.query_end, f.ref_start
+            )
+            if s["names"][f.work_id] in s["pcm"] and f.ref_start is not None
+            else 0.0
+            for f in report.findings
+        ]
     pcm = _load(path, PEER_RATE)
     for peer in s["peers"]:
         m = peer.query(pcm)
@@ -235,21 +268,28 @@ def evaluate(records: list[Record], pcm8: dict[str, np.ndarray], labels: list[st
         c["hits"] += good
         for label in labels:
             c[label] += _peer_hit(rec, label, thresholds[label], pcm8)
-    found = sum(bool(r.findings) for r in nomatch)
+    # A finding on a query that holds a registered recording (a held-out track reusing a registered one's
+    # stem) is right: it is reported apart and not counted against the no-match rate.
+    shared = {id(r) for r in nomatch if r.findings and max(r.shared, default=0.0) >= SHARED_CORRELATION}
+    found = sum(bool(r.findings) for r in nomatch) - len(shared)
     spoken = [r for r in nomatch if r.kind in {"music", "speech"}]
     peer_found = {
         lb: sum(bool(r.peers[lb]) and r.peers[lb][2] > thresholds[lb] for r in spoken) for lb in labels
     }  # type: ignore[index]
     kinds = ("music", "speech", "noise", "silence")
     by_kind = {
-        k: (sum(bool(r.findings) for r in nomatch if r.kind == k), sum(r.kind == k for r in nomatch))
+        k: (
+            sum(bool(r.findings) for r in nomatch if r.kind == k and id(r) not in shared),
+            sum(r.kind == k for r in nomatch if id(r) not in shared),
+        )
         for k in kinds
     }
     errors = [e for c in cells.values() for e in c["errors"]]
     return {
         "cells": dict(cells),
         "thresholds": thresholds,
-        "nomatch": (found, len(nomatch)),
+        "nomatch": (found, len(nomatch) - len(shared)),
+        "nomatch_shared": len(shared),
         "nomatch_peers": peer_found,
         "nomatch_by_kind": by_kind,
         "median_offset_err_ms": 1000 * statistics.median(errors) if errors else None,
@@ -428,7 +468,10 @@ def render(res: dict[str, Any], command: str) -> str:
         + ". The peers' thresholds are set on the music and speech ones (in Chromaprint, silence and steady "
         "noise match the quiet stretches of references exactly), so there their rate is "
         + ", ".join(f"{lb} {v}" for lb, v in res["nomatch_peers"].items())
-        + " by construction.",
+        + " by construction. "
+        f"Left out of these counts: {res.get('nomatch_shared', 0)} queries whose finding's span correlates with "
+        f"the reference's waveform at >= {SHARED_CORRELATION} (the held-out track reuses a registered "
+        "recording there).",
         f"- Wrong-work findings over all {queries} match queries: {wrong_total}.",
         f"- Median offset error over all hits: {med:.0f} ms (goal <= 50 ms)."
         if med is not None

@@ -12,34 +12,32 @@ import numpy as np
 import numpy.typing as npt
 
 
+def _firsts(s: npt.NDArray[np.generic]) -> npt.NDArray[np.bool_]:
+    """For a sorted, non-empty array: where each run of equal values starts."""
+    first = np.empty(len(s), bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    return first
+
+
 def distinct(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """The distinct values of an integer array, sorted."""
     s = np.sort(values)
-    if len(s) == 0:
-        return s
-    keep = np.empty(len(s), bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
+    return s[_firsts(s)] if len(s) else s
 
 
 def count_distinct(values: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> int:
     """How many distinct values an array holds."""
-    if len(values) == 0:
-        return 0
-    s = np.sort(values)
-    return int(np.count_nonzero(s[1:] != s[:-1])) + 1
+    return int(np.count_nonzero(_firsts(np.sort(values)))) if len(values) else 0
 
 
 def group(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """``(distinct sorted values, inverse)`` such that ``distinct[inverse] == values``."""
+    if len(values) == 0:
+        return np.sort(values), np.zeros(0, np.intp)
     order = np.argsort(values, kind="stable")
     s = values[order]
-    if len(s) == 0:
-        return s, np.zeros(0, np.intp)
-    new = np.empty(len(s), bool)
-    new[0] = True
-    np.not_equal(s[1:], s[:-1], out=new[1:])
+    first = _firsts(s)
     inverse = np.empty(len(s), np.intp)
-    inverse[order] = np.cumsum(new) - 1
-    return s[new], inverse
+    inverse[order] = np.cumsum(first) - 1
+    return s[first], inverse

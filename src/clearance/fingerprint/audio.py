@@ -446,10 +446,11 @@ def _chance_rates(
         if r0 + d < first - VERIFY_TIME_TOL or r1 + d > last + VERIFY_TIME_TOL:
             continue
         sel = (rt >= r0 + d) & (rt <= r1 + d)
-        if sel.sum() < VERIFY_MIN_POINTS:
+        k = int(sel.sum())
+        if k < VERIFY_MIN_POINTS:
             continue
         hits += shift_counts((rt[sel], rf[sel]), query, speed, offset + d)
-        n += int(sel.sum())
+        n += k
         used += 1
     if n == 0:  # a work too short for decoys: assume a high chance rate
         return np.full(len(_PITCH_SHIFTS), 0.1)

@@ -156,6 +156,7 @@ def _align_work(
     cells = len(speeds) * max(1.0, offset_span / params.offset_bin)
     window = 2 * params.tolerance_frames + 1
     expected = n_hits * window / offset_span
+    log10_search = math.log10(cells * n_works)  # Bonferroni over every cell and work tried
     for _ in range(params.max_segments_per_work):
         idx = np.flatnonzero(alive)
         if len(idx) < params.min_anchors:
@@ -175,7 +176,7 @@ def _align_work(
             if anchors < params.min_anchors:
                 continue
             s, o = _refine(ref[seg], query[seg], speed, offset, params)
-            log10_p = _log10_tail(anchors, expected) + math.log10(cells * n_works)
+            log10_p = _log10_tail(anchors, expected) + log10_search
             strongest = min(strongest, log10_p)
             score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
             q0 = float(query[seg].min())
@@ -195,7 +196,7 @@ def _align_work(
                         "work_hits": n_hits,
                         "expected_random": round(expected, 4),
                         "log10_false_alarm": round(log10_p, 2),
-                        "log10_search": round(math.log10(cells * n_works), 2),
+                        "log10_search": round(log10_search, 2),
                     },
                 )
             )

@@ -116,7 +116,7 @@ def test_decoder_crash_is_one_error_not_a_dead_process(tmp_path: Path) -> None:
 
 
 def _duration_in_worker(path: Path) -> float:
-    return decode_input(path, limits=Limits()).duration_s
+    return decode_input(path, limits=Limits(isolate_decode=True)).duration_s
 
 
 def test_decode_input_works_inside_a_pool_worker(tmp_path: Path) -> None:

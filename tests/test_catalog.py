@@ -11,6 +11,7 @@ import pytest
 
 from clearance import Catalog, ConflictError, InputError, scan
 from clearance.catalog import FingerprintedWork
+from clearance.errors import CatalogError
 from clearance.fingerprint.audio import AudioLandmarks
 from clearance.media import synth
 from clearance.media.decode import decode
@@ -62,6 +63,15 @@ def test_non_strict_registration_keeps_good_files(
     assert [r.status for r in res] == ["registered", "failed"]
     assert res[1].code in {"corrupt_media", "unsupported_media"}
     assert len(catalog.works()) == 1
+
+
+def test_index_of_another_format_is_refused_with_one_error(tmp_path: Path) -> None:
+    with Catalog.open(tmp_path / "catalog") as cat:
+        cat.register(synth.write_audio(tmp_path / "s.flac", synth.music(210, 8.0)), owner="o")
+    meta = next((tmp_path / "catalog").rglob("works.json"))
+    meta.write_text(meta.read_text().replace("clearance.postings/", "clearance.postings/old-"))
+    with Catalog.open(tmp_path / "catalog") as cat, pytest.raises(CatalogError, match="re-register"):
+        cat.generations("audio_landmarks")
 
 
 def test_compaction_merges_generations(catalog: Catalog, tmp_path: Path) -> None:

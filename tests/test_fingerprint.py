@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import signal
 
 from clearance.fingerprint import audio as fa
@@ -117,3 +118,28 @@ def test_verification_separates_a_copy_from_unrelated_music() -> None:
     bad = fa.verify_segment(fa.pack_points(fa.find_peaks(other, 24.0)), ref, seg, 1, params)
     assert good is not None and good.score == 1.0 and good.evidence["pitch_shift_st"] == 0.0
     assert bad is None or bad.score < 0.3
+
+
+def test_triplets_skip_neighbours_at_the_anchors_pitch() -> None:
+    peaks = fa.find_peaks(_pcm(14, 10.0), fa.REFERENCE.peaks_per_s)
+    a, b, c = fa._triplets(peaks, fa.REFERENCE.fanout)
+    assert len(a) > 0
+    assert np.abs(peaks.f[b] - peaks.f[a]).min() >= fa.MIN_INTERVAL_ST
+    assert np.abs(peaks.f[c] - peaks.f[a]).min() >= fa.MIN_INTERVAL_ST
+
+
+def test_verification_is_corrected_for_the_alignments_whole_search() -> None:
+    x = _pcm(15, 30.0)
+    ref = fa.pack_points(fa.find_peaks(x, fa.REFERENCE.peaks_per_s))
+    query = fa.pack_points(fa.find_peaks(x[10 * AUDIO_RATE : 13 * AUDIO_RATE], 24.0))
+    params = fa.AudioLandmarks.align
+    seg = Segment("w", 0.0, 3.0, 10.0, 13.0, 1.0, 0.0)
+    alone = fa.verify_segment(query, ref, seg, 1, params)
+    searched = fa.verify_segment(
+        query, ref, Segment(**{**seg.__dict__, "evidence": {"log10_search": 8.0}}), 1, params
+    )
+    assert alone is not None and searched is not None
+    assert alone.evidence["log10_false_alarm"] > -300
+    assert searched.evidence["log10_false_alarm"] - alone.evidence["log10_false_alarm"] == pytest.approx(
+        8.0, abs=0.02
+    )

@@ -39,6 +39,7 @@ class SignalType(Protocol):
     name: str
     kind: str
     align: AlignParams
+    key_space: int  # every index key is below this
 
     def applies_to(self, media: DecodedMedia) -> bool:
         """Whether this input carries the signal (e.g. has an audio track with sound in it)."""

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearance.index.postings import Hits
-from clearance.match import AlignParams, align_hits
+from clearance.match import AlignParams, align, align_hits
 
 PARAMS = AlignParams(frame_rate=62.5)
 
@@ -75,3 +75,32 @@ def test_line_found_among_many_works_of_chance_hits() -> None:
     segs = align_hits(hits, PARAMS, query_frames=1200)
     assert segs and segs[0].work_id == "w400"
     assert abs(segs[0].speed - 1.04) < 0.01
+
+
+def _dense_vote(ref: np.ndarray, query: np.ndarray, speeds: np.ndarray, bin_: int) -> tuple[float, float]:
+    """The Hough vote on the full (speed, offset) grid, ties to the speed nearest 1."""
+    offsets = ref[None, :] - speeds[:, None] * query[None, :]
+    bins = ((offsets - offsets.min()) // bin_).astype(np.int64)
+    n_bins = int(bins.max()) + 2
+    grid = np.zeros((len(speeds), n_bins), np.int64)
+    for si in range(len(speeds)):
+        np.add.at(grid[si], bins[si], 1)
+    pair = grid[:, :-1] + grid[:, 1:]
+    best = None
+    for si in sorted(range(len(speeds)), key=lambda i: (abs(speeds[i] - 1.0), i)):
+        oi = int(np.argmax(pair[si]))
+        if best is None or pair[si, oi] > pair[best[0], best[1]]:
+            best = (si, oi)
+    si, oi = best  # type: ignore[misc]
+    members = (bins[si] == oi) | (bins[si] == oi + 1)
+    return float(speeds[si]), float(np.median(offsets[si][members]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 300), st.sampled_from([60, 3000, 200_000]))
+def test_sparse_and_dense_votes_agree_with_the_full_grid(seed: int, n: int, spread: int) -> None:
+    rng = np.random.default_rng(seed)
+    query = rng.integers(0, 700, n).astype(np.float64)
+    ref = np.where(rng.random(n) < 0.5, query * 1.03 + 500, rng.integers(0, spread, n)).astype(np.float64)
+    speeds = np.arange(0.88, 1.12 + 1e-9, 0.004)
+    assert align._vote(ref, query, speeds, 4) == _dense_vote(ref, query, speeds, 4)

@@ -74,6 +74,13 @@ def test_register_works_scan(
     res = run("scan", str(clip), catalog=cat)
     assert res.returncode == 0 and "decision: block" in res.stdout and ids[1] in res.stdout
 
+    # A second registration writes a second generation; compact merges them and scans find the same.
+    assert run("register", str(song_files["song2"]), "--owner", "Label B", catalog=cat).returncode == 0
+    res = run("compact", catalog=cat)
+    assert res.returncode == 0 and res.stdout.strip() == "audio_landmarks\t2 -> 1 generations"
+    res = run("scan", str(clip), "--json", catalog=cat)
+    assert [f["work_id"] for f in json.loads(res.stdout)["findings"]] == [ids[1]]
+
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "notes.mp3"

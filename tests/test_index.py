@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,3 +31,56 @@ def test_over_full_keys_are_skipped(tmp_path: Path) -> None:
     hits = gen.search(np.array([7, 9], np.uint32), np.array([0, 1], np.uint32))
     assert sorted(hits.ref_frame.tolist()) == [common, common + 1]
     assert set(hits.query_frame.tolist()) == {1}
+
+
+def _random_generation(tmp_path: Path, key_space: int, n: int) -> Generation:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, key_space, n).astype(np.uint32)
+    frames = rng.integers(0, 1000, n).astype(np.uint32)
+    return Generation(
+        write_generation(tmp_path, [("w", keys, frames, 1000, np.zeros(0, np.uint32))], key_space)
+    )
+
+
+def test_bucket_table_finds_what_a_binary_search_finds(tmp_path: Path) -> None:
+    probes = np.arange(0, 300, dtype=np.uint32)  # some past the key space
+    for n, space in ((0, 256), (5, 256), (400, 256), (4000, 256), (40000, 256), (1000, 2**32)):
+        gen = _random_generation(tmp_path / f"{n}-{space}", space, n)
+        if space == 2**32:
+            probes = np.concatenate([np.asarray(gen.keys[:50]), [0, 2**32 - 1]]).astype(np.uint32)
+        lo, counts = gen.lookup(probes)
+        keys = np.asarray(gen.keys)
+        expected = np.searchsorted(keys, probes, "right") - np.searchsorted(keys, probes, "left")
+        expected[expected > gen.stop_bucket] = 0
+        assert np.array_equal(counts, expected)
+        assert np.array_equal(keys[lo[counts > 0]], probes[counts > 0])
+
+
+def test_hit_budget_keeps_the_rarest_keys(tmp_path: Path) -> None:
+    # key k holds k postings: with a budget of 10 hits, keys 1 to 4 fit (1 + 2 + 3 + 4), 5 to 9 do not.
+    keys = np.concatenate([np.full(k, k) for k in range(1, 10)]).astype(np.uint32)
+    frames = np.arange(len(keys), dtype=np.uint32)
+    gen = Generation(write_generation(tmp_path, [("w", keys, frames, len(keys), np.zeros(0, np.uint32))], 16))
+    probes = np.arange(9, 0, -1, dtype=np.uint32)
+    hits = postings.search([gen], probes, probes, max_hits=10)
+    assert len(hits.work) == 10 and hits.skipped == 5
+    assert sorted(set(hits.query_frame.tolist())) == [1, 2, 3, 4]
+    assert len(postings.search([gen], probes, probes).work) == len(keys)
+
+
+def test_keys_outside_the_key_space_are_refused(tmp_path: Path) -> None:
+    keys = np.array([1, 300], np.uint32)
+    with pytest.raises(ValueError, match="key space"):
+        write_generation(tmp_path, [("w", keys, keys, 400, np.zeros(0, np.uint32))], 256)
+
+
+def test_work_of_finds_the_work_of_every_value(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    lengths = [int(x) for x in rng.choice([1, 7, 300, 1023, 1024, 5000], 60)]
+    items = [
+        (f"w{i}", np.zeros(1, np.uint32), np.zeros(1, np.uint32), n, np.zeros(0, np.uint32))
+        for i, n in enumerate(lengths)
+    ]
+    gen = Generation(write_generation(tmp_path, items, 16))
+    values = np.arange(int(gen.bases[-1] + gen.frames[-1] + 1), dtype=np.int64)
+    assert np.array_equal(gen.work_of(values), np.searchsorted(gen.bases, values, side="right") - 1)

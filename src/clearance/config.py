@@ -34,6 +34,19 @@ class Limits(BaseSettings):
     )
 
 
+class Search(BaseSettings):
+    """What one scan may spend on the index, per signal type."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARANCE_SEARCH_", extra="forbid")
+
+    max_hits: int = Field(
+        250_000,
+        gt=0,
+        description="index hits per query: past it, the commonest keys are left out (bounds the latency)",
+    )
+    max_verify: int = Field(32, gt=0, description="candidate segments checked against the stored points")
+
+
 class Settings(BaseSettings):
     """All tunables of one clearance deployment."""
 
@@ -41,6 +54,7 @@ class Settings(BaseSettings):
 
     catalog: Path | None = Field(None, description="catalogue directory")
     limits: Limits = Field(default_factory=Limits)
+    search: Search = Field(default_factory=Search)
     audio_min_score: float = Field(
         0.5, ge=0.0, le=1.0, description="findings below this calibrated score are not reported"
     )

@@ -218,7 +218,9 @@ class Catalog:
         written: dict[str, Path] = {}
         try:
             for signal, items in by_signal.items():
-                written[signal] = write_generation(self.index_dir / signal, items)
+                written[signal] = write_generation(
+                    self.index_dir / signal, items, signal_types()[signal].key_space
+                )
             now = time.time()
             with self._begin() as conn:
                 owner_id = self._owner_id(conn, owner, now)
@@ -349,6 +351,14 @@ class Catalog:
                     del self._mapped[gid]
             return gens
         raise CatalogError(f"index for {signal} keeps changing under this reader; try again")
+
+    def signals(self) -> list[str]:
+        """The signal types that have an active index generation, by name."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(s.generations.c.signal).where(s.generations.c.state == "active").distinct()
+            ).all()
+        return sorted(r[0] for r in rows)
 
     def index_size_bytes(self, signal: str) -> int:
         """Bytes on disk of the active generations of ``signal``."""

@@ -100,6 +100,16 @@ def works(
     out.print(table)
 
 
+@app.command()
+def compact(catalog: CatalogOpt = None) -> None:
+    """Merge each signal's index generations into one (run it after large registrations)."""
+    cat = _open(catalog)
+    for signal in cat.signals():
+        before = len(cat.generations(signal))
+        cat.compact(signal)
+        print(f"{signal}\t{before} -> {len(cat.generations(signal))} generations")
+
+
 @app.command("scan")
 def scan_cmd(
     file: Annotated[Path, typer.Argument(help="clip to screen")],

@@ -66,19 +66,31 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     """
     if len(hits.work) == 0:
         return []
+    # The background model of each work uses all its hits (their number and reference span).
+    n_works = max(1, count_distinct(hits.work))
+    n_hits = np.bincount(hits.work, minlength=len(hits.work_ids))
+    first = np.full(len(hits.work_ids), np.iinfo(np.int64).max)
+    last = np.full(len(hits.work_ids), -1)
+    np.minimum.at(first, hits.work, hits.ref_frame)
+    np.maximum.at(last, hits.work, hits.ref_frame)
+    # Scattered chance hits are the bulk of the hits in a large catalogue: a cheap over-estimate of
+    # each hit's coarse cell drops most of them before the exact count below.
+    dense = _maybe_dense(hits.work, hits.ref_frame, hits.query_frame, params.min_anchors)
     # One vote per distinct (work, reference frame, query frame): several probes of one triplet, or
     # several triplets of one anchor, must not count as independent evidence.
     packed = distinct(
-        (hits.work.astype(np.int64) << 42) | (hits.ref_frame << 21) | np.minimum(hits.query_frame, 2**21 - 1)
+        (hits.work[dense].astype(np.int64) << 42)
+        | (hits.ref_frame[dense] << 21)
+        | np.minimum(hits.query_frame[dense], 2**21 - 1)
     )
+    if len(packed) == 0:
+        return []
     work = packed >> 42
     ref_i = (packed >> 21) & (2**21 - 1)
     query_i = packed & (2**21 - 1)
     # ``packed`` is sorted, so each work's hits are one contiguous run.
     ids, starts, sizes = np.unique(work, return_index=True, return_counts=True)
-    n_works = max(1, len(ids))
-    # The background model of each work uses all its hits; the Hough vote only those that lie in a
-    # coarse cell with enough anchors: scattered chance hits make up the bulk at catalogue scale.
+    # The Hough vote uses only the hits that lie in a coarse cell with enough anchors.
     strength = _coarse_strength(work, ref_i, query_i)
     # Only the works with the densest coarse cells go on to the full vote (verification takes the
     # best few dozen candidates anyway).
@@ -92,10 +104,11 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     for i in np.sort(ranked):
         a, n = int(starts[i]), int(sizes[i])
         g = np.arange(a, a + n)[strength[a : a + n] >= params.min_anchors]
-        background = (n, float(np.ptp(ref[a : a + n])))
+        w = int(ids[i])
+        background = (int(n_hits[w]), float(last[w] - first[w]))
         segments.extend(
             _align_work(
-                hits.work_ids[int(ids[i])],
+                hits.work_ids[w],
                 ref[g],
                 query[g],
                 speeds,
@@ -110,6 +123,33 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
 
 _COARSE_WINDOW = 640  # query frames (~10 s): within it a line at speed 0.88-1.12 drifts < 80 frames
 _COARSE_BIN = 128  # frames of ``ref - query``; two neighbouring bins together hold any such drift
+
+
+def _maybe_dense(
+    work: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], query: npt.NDArray[np.int64], min_anchors: int
+) -> npt.NDArray[np.bool_]:
+    """Hits that may lie in a coarse cell pair with ``min_anchors`` anchors (see ``_coarse_strength``).
+
+    A pair of neighbouring offset bins is one bin of twice the width, at an even or an odd start.
+    Hits are counted per such cell in a hashed table, not distinct anchors per cell, and colliding
+    cells add up: both only raise a cell's count, so every hit that ``_coarse_strength`` keeps is
+    kept here, for a few passes over the hits instead of sorts.
+    """
+    keep = np.zeros(len(work), bool)
+    bits = max(10, len(work).bit_length() + 2)
+    diag = (ref - query) // _COARSE_BIN + 2**19
+    pairs = [(diag + start) >> 1 for start in (0, 1)]
+    for phase in (0, _COARSE_WINDOW // 2):
+        base = (work << 40) + (((query + phase) // _COARSE_WINDOW) << 20)
+        for pair in pairs:
+            # Multiply-shift hashing: the top bits of the product, which every input bit reaches.
+            slot = ((base + pair) * _MIX).view(np.uint64) >> np.uint64(64 - bits)
+            slot = slot.view(np.int64)
+            keep |= np.bincount(slot, minlength=1 << bits)[slot] >= min_anchors
+    return keep
+
+
+_MIX = np.int64(0x9E3779B97F4A7C15 - 2**64)  # an odd 64-bit constant, as a signed integer
 
 
 def _coarse_strength(
@@ -231,20 +271,36 @@ def _vote(
     lo = float(offsets.min())
     bins = ((offsets - lo) // bin_).astype(np.int64)
     n_bins = int(bins.max()) + 2
-    flat = (np.arange(len(speeds))[:, None] * n_bins + bins).reshape(-1)
-    counts = np.bincount(flat, minlength=len(speeds) * n_bins).reshape(len(speeds), n_bins)
-    # A true line can straddle two offset bins: score pairs of neighbouring bins.
-    pair = counts[:, :-1] + counts[:, 1:]
-    top = int(pair.max())
-    if top == 0:
-        return None
-    # A short line fits several neighbouring speeds equally well: take the one nearest to 1.
-    tied_s, tied_o = np.nonzero(pair == top)
-    k = int(np.argmin(np.abs(speeds[tied_s] - 1.0)))
-    si, oi = int(tied_s[k]), int(tied_o[k])
+    n_speeds = len(speeds)
+    flat = (np.arange(n_speeds)[:, None] * n_bins + bins).reshape(-1)
+    # A short line fits several neighbouring speeds equally well: among the tied cells, take the
+    # speed nearest to 1 (then the lower speed, then the lower offset).
+    rank = np.empty(n_speeds, np.int64)
+    rank[np.lexsort((np.arange(n_speeds), np.abs(speeds - 1.0)))] = np.arange(n_speeds)[::-1]
+    # A true line can straddle two offset bins: cells are scored as pairs of neighbouring bins.
+    if len(flat) * 8 < n_speeds * n_bins:
+        # Few hits over a wide offset range: score only the pairs that hold a hit.
+        cells, inverse = group(flat)
+        counts = np.bincount(inverse)
+        starts = distinct(np.concatenate([cells, cells[cells % n_bins > 0] - 1]))
+        pair = _count_at(cells, counts, starts) + _count_at(cells, counts, starts + 1)
+        best = int(np.argmax(pair * n_speeds + rank[starts // n_bins]))
+        si, oi = divmod(int(starts[best]), n_bins)
+    else:
+        grid = np.bincount(flat, minlength=n_speeds * n_bins).reshape(n_speeds, n_bins)
+        pair_grid = grid[:, :-1] + grid[:, 1:]
+        si, oi = divmod(int(np.argmax(pair_grid * n_speeds + rank[:, None])), n_bins - 1)
     members = (bins[si] == oi) | (bins[si] == oi + 1)
     offset = float(np.median(offsets[si][members]))
     return float(speeds[si]), offset
+
+
+def _count_at(
+    cells: npt.NDArray[np.int64], counts: npt.NDArray[np.int64], at: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``counts`` of the sorted ``cells`` looked up at ``at`` (0 where absent)."""
+    j = np.minimum(np.searchsorted(cells, at), len(cells) - 1)
+    return np.where(cells[j] == at, counts[j], 0)
 
 
 def _split(

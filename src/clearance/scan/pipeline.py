@@ -11,20 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from clearance.catalog.store import Catalog
 from clearance.fingerprint.base import Fingerprint, SignalType, signal_types
-from clearance.index.postings import Hits
+from clearance.index.postings import search
 from clearance.match.align import Segment, align_hits
 from clearance.media.decode import DecodedMedia, display_name
 from clearance.media.sandbox import decode_input
 from clearance.policy.decide import POLICY_VERSION, decide
 
 REPORT_SCHEMA = "clearance.scan/1"
-MAX_VERIFY = 32
-"""Candidate segments per signal type and query that are verified against the stored points."""
 MAX_ALTERNATIVES = 5
 
 
@@ -92,8 +89,9 @@ def scan(
         t0 = time.perf_counter()
         fp = signal.query(media)
         t1 = time.perf_counter()
-        hits = _search(catalog, signal, fp.keys, fp.frames)
-        candidates = align_hits(hits, signal.align, query_frames=fp.n_frames)[:MAX_VERIFY]
+        hits = search(catalog.generations(signal.name), fp.keys, fp.frames, catalog.settings.search.max_hits)
+        candidates = align_hits(hits, signal.align, query_frames=fp.n_frames)
+        candidates = candidates[: catalog.settings.search.max_verify]
         verified = _verify(catalog, signal, fp, candidates)
         t2 = time.perf_counter()
         fingerprint_s += t1 - t0
@@ -114,19 +112,6 @@ def scan(
     if record:
         report.scan_id = catalog.record_scan(report.to_json_dict())
     return report
-
-
-def _search(catalog: Catalog, signal: SignalType, keys: Any, frames: Any) -> Hits:
-    work_ids: list[str] = []
-    parts: list[tuple[Any, Any, Any]] = []
-    for gen in catalog.generations(signal.name):
-        hits = gen.search(keys, frames)
-        parts.append((hits.work + len(work_ids), hits.ref_frame, hits.query_frame))
-        work_ids.extend(gen.work_ids)
-    if not parts:
-        empty = np.zeros(0, np.int64)
-        return Hits([], empty, empty, empty)
-    return Hits(work_ids, *(np.concatenate([p[i] for p in parts]) for i in range(3)))
 
 
 def _verify(

@@ -11,10 +11,9 @@ a, b, c (in time order) with
   the query side probes the neighbouring bin whenever the edit range can carry the value across a bin
   edge. They make the hash specific enough for a large index.
 
-b and c are taken among the strongest peaks of a target zone after a. The reference side keeps few,
-strong peaks and the three strongest of each zone (small index); the query side keeps more peaks and
-the five strongest, so a reference triplet survives in the query even when noise or speech adds or
-lifts peaks. Alignment (``clearance.match``) then fits offset and speed.
+The reference side keeps few, strong peaks and a small fan-out (small index); the query side keeps
+more peaks and every triplet among more neighbours, so a reference triplet survives in the query even
+when noise or speech adds peaks. Alignment (``clearance.match``) then fits offset and speed.
 """
 
 from __future__ import annotations
@@ -71,20 +70,11 @@ class PeakParams:
     """How many peaks to keep and how to combine them into triplets."""
 
     peaks_per_s: float
-    strongest: int  # triplets use pairs among the ``strongest`` peaks of the anchor's zone
-    zone_frames: float  # the zone: peaks 1 to ``zone_frames`` frames after the anchor
-    lookahead: int  # peaks after the anchor that can lie in the zone (bounds the work)
+    fanout: int  # triplets use pairs among the first ``fanout`` peaks after the anchor
 
 
-REFERENCE = PeakParams(peaks_per_s=9.0, strongest=3, zone_frames=SPAN_MAX_FRAMES, lookahead=24)
-# The query's zone is longer by the largest time scale, so that a slowed copy keeps the reference's
-# zone; it takes more of the zone's strongest peaks, for peaks that noise adds or lifts.
-QUERY = PeakParams(
-    peaks_per_s=24.0,
-    strongest=5,
-    zone_frames=SPAN_MAX_FRAMES * float(np.exp(MAX_LOG_TIME_SCALE)),
-    lookahead=48,
-)
+REFERENCE = PeakParams(peaks_per_s=9.0, fanout=3)
+QUERY = PeakParams(peaks_per_s=24.0, fanout=9)
 
 
 @dataclass(frozen=True)
@@ -187,41 +177,34 @@ def _parabola(
 
 
 def _triplets(
-    peaks: Peaks, params: PeakParams, min_interval: float = MIN_INTERVAL_ST
+    peaks: Peaks, fanout: int, min_interval: float = MIN_INTERVAL_ST
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Index triples (a, b, c), b before c: every pair among the ``params.strongest`` strongest peaks
-    in a's target zone (later by 1 to ``params.zone_frames``, under an octave away and at least
-    ``min_interval`` semitones away).
-
-    Decision: neighbours are chosen by strength within a time zone, not by order in time. Noise and
-    speech add peaks everywhere, and every added peak shifts the order-in-time of the ones after
-    it, so a query had to try many more combinations to cover the reference's; the strongest peaks
-    of a zone mostly stay the strongest. Measured on the benchmark's edits: as many true anchors
-    for a third of the query's probes.
-    """
+    """Index triples (a, b, c): b, c among the first ``fanout`` valid neighbours of a (later, within
+    ``SPAN_MAX_FRAMES``, under an octave away and at least ``min_interval`` semitones away), b before c."""
     n = len(peaks.t)
-    k = params.strongest
+    lookahead = min(max(4 * fanout, 16), max(n - 1, 1))
     if n < 3:
         empty = np.zeros(0, np.intp)
         return empty, empty, empty
-    lookahead = min(params.lookahead, n - 1)
     idx = np.arange(n)[:, None] + np.arange(1, lookahead + 1)[None, :]
     inside = idx < n
     idx = np.minimum(idx, n - 1)
     dt = peaks.t[idx] - peaks.t[:, None]
-    df = np.abs(peaks.f[idx] - peaks.f[:, None])
-    valid = inside & (dt >= 1.0) & (dt <= params.zone_frames) & (df < DIFF_MAX_ST) & (df >= min_interval)
-    strength = np.where(valid, peaks.strength[idx], -np.inf)
-    top = np.argsort(-strength, axis=1, kind="stable")[:, :k]
-    cand = np.where(np.take_along_axis(valid, top, 1), np.take_along_axis(idx, top, 1), -1)
-    p, q = np.triu_indices(k, k=1)
+    df = peaks.f[idx] - peaks.f[:, None]
+    valid = inside & (dt >= 1.0) & (dt <= SPAN_MAX_FRAMES) & (np.abs(df) < DIFF_MAX_ST)
+    valid &= np.abs(df) >= min_interval
+    rank = np.cumsum(valid, axis=1)
+    valid &= rank <= fanout
+    # Compact each row's first ``fanout`` valid neighbours into a (n, fanout) table.
+    cand = np.full((n, fanout), -1, np.intp)
+    rows, cols = np.nonzero(valid)
+    cand[rows, rank[rows, cols] - 1] = idx[rows, cols]
+    p, q = np.triu_indices(fanout, k=1)
     a = np.repeat(np.arange(n), len(p))
     b = cand[:, p].reshape(-1)
     c = cand[:, q].reshape(-1)
     ok = (b >= 0) & (c >= 0)
     a, b, c = a[ok], b[ok], c[ok]
-    swap = peaks.t[c] < peaks.t[b]
-    b, c = np.where(swap, c, b), np.where(swap, b, c)
     span = peaks.t[c] - peaks.t[a]
     ok = (span >= SPAN_MIN_FRAMES) & (peaks.t[c] - peaks.t[b] >= 1.0)
     return a[ok], b[ok], c[ok]
@@ -255,7 +238,7 @@ def _pack(bins: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.uint32]:
 
 def reference_hashes(peaks: Peaks, params: PeakParams = REFERENCE) -> Hashes:
     """Hashes to store for a registered work: one key per triplet of its peaks."""
-    a, b, c = _triplets(peaks, params)
+    a, b, c = _triplets(peaks, params.fanout)
     comps = _components(peaks, a, b, c)
     keys = _pack([np.floor(v).astype(np.int64) for v in comps])
     return Hashes(keys, np.round(peaks.t[a]).astype(np.uint32))
@@ -263,7 +246,7 @@ def reference_hashes(peaks: Peaks, params: PeakParams = REFERENCE) -> Hashes:
 
 def query_hashes(peaks: Peaks, params: PeakParams = QUERY) -> Hashes:
     """Hashes to look up for a query: each triplet plus the neighbouring bins an edit could reach."""
-    a, b, c = _triplets(peaks, params, MIN_INTERVAL_ST - DIFF_TOL_ST)
+    a, b, c = _triplets(peaks, params.fanout, MIN_INTERVAL_ST - DIFF_TOL_ST)
     comps = _components(peaks, a, b, c)
     margins = (
         MAX_PITCH_SHIFT_ST / PITCH_BIN_ST,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-FORMAT = "clearance.postings/4"  # 4: triplets from the strongest peaks of a zone; bucket table; key space
+FORMAT = "clearance.postings/5"  # 5: bucket table, key space (4: zone triplets, withdrawn)
 
 STOP_FACTOR = 40.0
 MIN_STOP = 16

@@ -36,6 +36,10 @@ but bring about 60 % of its chance hits. The bound grows with the generation, so
 skipped stays the same as the catalogue grows."""
 
 _WORK_BLOCK_BITS = 10
+MAX_SEARCHED_SHIFT = 2
+"""Buckets of up to ``2**MAX_SEARCHED_SHIFT`` keys are searched inside; with coarser ones (below
+~100 h of audio) a binary search over the whole key array is faster (26 ms against 77 ms for 190,000
+probes at 0.8 M postings)."""
 
 TABLE_SHARE = 8
 """Each generation stores a bucket table (``buckets.npy``): where the postings of each run of
@@ -110,9 +114,18 @@ class Generation:
         needles = np.minimum(np.concatenate([wide, wide + 1]), self.key_space)
         bucket = needles >> self._shift
         table = np.asarray(self._buckets)
-        bounds = table[bucket].astype(np.int64)
-        if self._shift > 0:  # a bucket spans several keys: search inside it
-            bounds = _lower_bound(self.keys, needles, bounds, table[bucket + 1].astype(np.int64))
+        if self._shift <= MAX_SEARCHED_SHIFT:
+            bounds = table[bucket].astype(np.int64)
+            if self._shift > 0:  # a bucket spans several keys: search inside it
+                bounds = _lower_bound(self.keys, needles, bounds, table[bucket + 1].astype(np.int64))
+        else:
+            # Coarse buckets (a small generation): one binary search through the whole key array is
+            # cheaper, with sorted needles so that each search starts where the last one ended.
+            order = np.argsort(keys, kind="stable")
+            ordered = keys[order]  # the keys' own dtype: a wider one would convert the whole key array
+            bounds = np.empty(len(needles), np.int64)
+            bounds[order] = np.searchsorted(self.keys, ordered, side="left")
+            bounds[order + len(keys)] = np.searchsorted(self.keys, ordered, side="right")
         lo, hi = bounds[: len(keys)], bounds[len(keys) :]
         counts = hi - lo
         counts[counts > self.stop_bucket] = 0

@@ -109,12 +109,12 @@ class Generation:
         if len(self) == 0:
             zero = np.zeros(len(keys), np.int64)
             return zero, zero.copy()
-        # Left bounds of k and of k + 1 in one vectorized search; keys past the key space find nothing.
-        wide = keys.astype(np.int64)
-        needles = np.minimum(np.concatenate([wide, wide + 1]), self.key_space)
-        bucket = needles >> self._shift
-        table = np.asarray(self._buckets)
         if self._shift <= MAX_SEARCHED_SHIFT:
+            # Left bounds of k and of k + 1 from the table; keys past the key space find nothing.
+            wide = keys.astype(np.int64)
+            needles = np.minimum(np.concatenate([wide, wide + 1]), self.key_space)
+            bucket = needles >> self._shift
+            table = np.asarray(self._buckets)
             bounds = table[bucket].astype(np.int64)
             if self._shift > 0:  # a bucket spans several keys: search inside it
                 bounds = _lower_bound(self.keys, needles, bounds, table[bucket + 1].astype(np.int64))
@@ -123,7 +123,7 @@ class Generation:
             # cheaper, with sorted needles so that each search starts where the last one ended.
             order = np.argsort(keys, kind="stable")
             ordered = keys[order]  # the keys' own dtype: a wider one would convert the whole key array
-            bounds = np.empty(len(needles), np.int64)
+            bounds = np.empty(2 * len(keys), np.int64)
             bounds[order] = np.searchsorted(self.keys, ordered, side="left")
             bounds[order + len(keys)] = np.searchsorted(self.keys, ordered, side="right")
         lo, hi = bounds[: len(keys)], bounds[len(keys) :]
@@ -325,7 +325,7 @@ def merge_generations(directory: Path, generations: list[Generation], keep: set[
         if base >= 2**32:
             raise ValueError("merged generation too large for 32-bit postings")
         v = np.asarray(gen.values, dtype=np.int64)
-        work = np.searchsorted(gen.bases, v, side="right") - 1
+        work = gen.work_of(v)
         sel = kept[work]
         keys.append(np.asarray(gen.keys)[sel])
         values.append((v[sel] - gen.bases[work[sel]] + new_base[work[sel]]).astype(np.uint32))

@@ -67,8 +67,8 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     if len(hits.work) == 0:
         return []
     # The background model of each work uses all its hits (their number and reference span).
-    n_works = max(1, count_distinct(hits.work))
     n_hits = np.bincount(hits.work, minlength=len(hits.work_ids))
+    n_works = max(1, int(np.count_nonzero(n_hits)))
     first = np.full(len(hits.work_ids), np.iinfo(np.int64).max)
     last = np.full(len(hits.work_ids), -1)
     np.minimum.at(first, hits.work, hits.ref_frame)

@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, stats
+from scipy import stats
 
-from clearance._arrays import distinct
+from clearance._arrays import distinct, sliding_max
 from clearance.fingerprint.base import Fingerprint
 from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import AUDIO_RATE, DecodedMedia
@@ -140,7 +140,7 @@ def find_peaks(pcm: npt.NDArray[np.float32], peaks_per_s: float) -> Peaks:
 def _chunk_peaks(pcm: npt.NDArray[np.float32], c0: int, c1: int, n_frames: int, peaks_per_s: float) -> Peaks:
     s0, s1 = max(0, c0 - _HALO), min(n_frames, c1 + _HALO)
     spec = spectrogram(pcm, s0, s1)
-    local_max = ndimage.maximum_filter(spec, size=(9, 7), mode="nearest")
+    local_max = sliding_max(sliding_max(spec, 9, 0), 7, 1)
     is_peak = (spec == local_max) & (spec > _FLOOR)
     is_peak[: max(c0 - s0, 1), :] = False
     is_peak[c1 - s0 :, :] = False
@@ -258,9 +258,12 @@ def query_hashes(peaks: Peaks, params: PeakParams = QUERY) -> Hashes:
     # For each component, the bins a reference value could sit in: value - margin .. value + margin.
     # Probes grow one component at a time: each (key, triplet) so far gains a copy per extra bin.
     base_bins = [np.floor(v).astype(np.int64) for v in comps]
-    keys = _pack(base_bins).astype(np.int64)
-    owner = np.arange(len(a))
-    for i, (value, margin) in enumerate(zip(comps, margins, strict=True)):
+    keys = _pack(base_bins).astype(np.int32)  # keys and bin steps fit 32 bits: half the memory traffic
+    owner = np.arange(len(a), dtype=np.int32)
+    # Components that rarely need a second bin grow the probes first: every later step then works
+    # on fewer probes (half the work of the hash layout's order, for the same set of probes).
+    for i in sorted(range(len(comps)), key=lambda j: margins[j]):
+        value, margin = comps[i], margins[i]
         base = base_bins[i]
         held = np.clip(base, 0, _LIMITS[i])
         steps = int(np.ceil(margin))
@@ -270,9 +273,10 @@ def query_hashes(peaks: Peaks, params: PeakParams = QUERY) -> Hashes:
             mask &= (base + k >= 0) & (base + k <= _LIMITS[i])
             sel = mask[owner]
             if sel.any():
-                delta = (base + k - held) << _SHIFTS[i]
-                grown_keys.append(keys[sel] + delta[owner[sel]])
-                grown_owner.append(owner[sel])
+                delta = ((base + k - held) << _SHIFTS[i]).astype(np.int32)
+                grown = owner[sel]
+                grown_keys.append(keys[sel] + delta[grown])
+                grown_owner.append(grown)
         keys, owner = np.concatenate(grown_keys), np.concatenate(grown_owner)
     frames = np.round(peaks.t[a]).astype(np.uint32)
     return Hashes(keys.astype(np.uint32), frames[owner])

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import ndimage
 
-from clearance._arrays import count_distinct, distinct, group
+from clearance._arrays import count_distinct, distinct, group, sliding_max
 from clearance.index import postings
 from clearance.index.postings import Generation, write_generation
 
@@ -20,6 +21,19 @@ def test_sorting_helpers_agree_with_numpy_unique(values: list[int]) -> None:
     assert count_distinct(x) == len(u)
     g, ginv = group(x)
     assert np.array_equal(g, u) and np.array_equal(g[ginv], x)
+
+
+@given(
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.sampled_from([1, 3, 7, 9, 15]),
+    st.integers(0, 1),
+    st.integers(0, 2**31),
+)
+def test_sliding_max_is_scipys_maximum_filter(rows: int, cols: int, size: int, axis: int, seed: int) -> None:
+    x = np.random.default_rng(seed).standard_normal((rows, cols)).astype(np.float32)
+    expected = ndimage.maximum_filter1d(x, size, axis=axis, mode="nearest")
+    assert np.array_equal(sliding_max(x, size, axis), expected)
 
 
 def test_over_full_keys_are_skipped(tmp_path: Path) -> None:
@@ -57,15 +71,33 @@ def test_bucket_table_finds_what_a_binary_search_finds(tmp_path: Path) -> None:
 
 
 def test_hit_budget_keeps_the_rarest_keys(tmp_path: Path) -> None:
-    # key k holds k postings: with a budget of 10 hits, keys 1 to 4 fit (1 + 2 + 3 + 4), 5 to 9 do not.
-    keys = np.concatenate([np.full(k, k) for k in range(1, 10)]).astype(np.uint32)
+    # Key k holds MIN_STOP + k postings, key 0 MIN_STOP - 1: with a budget of 4 * MIN_STOP + 10 hits,
+    # keys 0 to 3 fit, 4 to 9 do not; with a budget of one hit, only key 0 (never left out) is taken.
+    floor = postings.MIN_STOP
+    counts = [floor - 1] + [floor + k for k in range(1, 10)]
+    keys = np.concatenate([np.full(n, k) for k, n in enumerate(counts)]).astype(np.uint32)
     frames = np.arange(len(keys), dtype=np.uint32)
     gen = Generation(write_generation(tmp_path, [("w", keys, frames, len(keys), np.zeros(0, np.uint32))], 16))
-    probes = np.arange(9, 0, -1, dtype=np.uint32)
-    hits = postings.search([gen], probes, probes, max_hits=10)
-    assert len(hits.work) == 10 and hits.skipped == 5
-    assert sorted(set(hits.query_frame.tolist())) == [1, 2, 3, 4]
+    assert gen.stop_bucket >= max(counts)
+    probes = np.arange(9, -1, -1, dtype=np.uint32)
+    hits = postings.search([gen], probes, probes, max_hits=counts[0] + 3 * floor + 6)
+    assert hits.skipped == 6 and sorted(set(hits.query_frame.tolist())) == [0, 1, 2, 3]
+    hits = postings.search([gen], probes, probes, max_hits=1)
+    assert hits.skipped == 9 and set(hits.query_frame.tolist()) == {0}
     assert len(postings.search([gen], probes, probes).work) == len(keys)
+
+
+@given(st.lists(st.integers(0, 40), max_size=300), st.integers(0, 3000), st.integers(0, 20))
+def test_hit_budget_cut_is_a_stable_sort_by_count(counts: list[int], max_hits: int, floor: int) -> None:
+    per_probe = np.asarray(counts, np.int64)
+    if per_probe.sum() <= max_hits:
+        return
+    order = np.argsort(per_probe, kind="stable")
+    over = order[np.cumsum(per_probe[order]) > max_hits]
+    expected = np.sort(over[per_probe[over] > 0])
+    assert np.array_equal(np.sort(postings._over_budget(per_probe, max_hits)), expected)
+    expected = np.sort(over[per_probe[over] > floor])
+    assert np.array_equal(np.sort(postings._over_budget(per_probe, max_hits, floor)), expected)
 
 
 def test_keys_outside_the_key_space_are_refused(tmp_path: Path) -> None:

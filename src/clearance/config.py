@@ -40,7 +40,7 @@ class Search(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEARANCE_SEARCH_", extra="forbid")
 
     max_hits: int = Field(
-        250_000,
+        60_000,
         gt=0,
         description="index hits per query: past it, the commonest keys are left out (bounds the latency)",
     )

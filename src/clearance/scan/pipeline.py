@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from clearance.catalog.store import Catalog
 from clearance.fingerprint.base import Fingerprint, SignalType, signal_types
-from clearance.index.postings import search
+from clearance.index.postings import Generation, search
 from clearance.match.align import Segment, align_hits
 from clearance.media.decode import DecodedMedia, display_name
 from clearance.media.sandbox import decode_input
@@ -89,10 +89,11 @@ def scan(
         t0 = time.perf_counter()
         fp = signal.query(media)
         t1 = time.perf_counter()
-        hits = search(catalog.generations(signal.name), fp.keys, fp.frames, catalog.settings.search.max_hits)
+        generations = catalog.generations(signal.name)  # one listing: verified against what was searched
+        hits = search(generations, fp.keys, fp.frames, catalog.settings.search.max_hits)
         candidates = align_hits(hits, signal.align, query_frames=fp.n_frames)
         candidates = candidates[: catalog.settings.search.max_verify]
-        verified = _verify(catalog, signal, fp, candidates)
+        verified = _verify(generations, signal, fp, candidates)
         t2 = time.perf_counter()
         fingerprint_s += t1 - t0
         search_s += t2 - t1
@@ -115,12 +116,11 @@ def scan(
 
 
 def _verify(
-    catalog: Catalog, signal: SignalType, fp: Fingerprint, candidates: list[Segment]
+    generations: list[Generation], signal: SignalType, fp: Fingerprint, candidates: list[Segment]
 ) -> list[Segment]:
     """Each candidate re-scored by the signal type against the work's stored points."""
     if not candidates:
         return []
-    generations = catalog.generations(signal.name)
     out: list[Segment] = []
     for seg in candidates:
         found = next(

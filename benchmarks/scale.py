@@ -11,7 +11,7 @@ without being a copy of any track. Its hashes and points come from clearance's o
 (``reference_hashes``, ``pack_points``) and it is stored with ``Catalog.register_fingerprinted``,
 in batches, so the catalogue's generations and compaction are the real ones.
 
-Latency: plain 10 s excerpts of the real works (16 kHz FLAC), each scanned with ``clearance.scan``
+Latency: plain 10 s excerpts of the real works (FLAC, 44.1 kHz), each scanned with ``clearance.scan``
 three times in a child process (catalogue opened once, a first scan not timed); a query's latency is
 its fastest run, so that other processes on a shared machine do not stand in for the query's own
 cost; the p95 of the first run alone is reported beside it. Peak RSS of that process is reported.
@@ -127,7 +127,7 @@ def _measure(catalog_dir: Path, latency: list[Path], queries: list[Query]) -> Me
 
 
 def _latency_queries(pcm16: dict[Path, np.ndarray], n: int, seed: int, workdir: Path) -> list[Path]:
-    """``n`` plain 10 s excerpts of the real works, at random tracks and offsets."""
+    """``n`` plain 10 s excerpts of the real works, at random tracks and offsets (44.1 kHz FLAC)."""
     rate = edits.RATE
     rng = np.random.default_rng([seed, 999])
     tracks = [t for t in pcm16 if len(pcm16[t]) > 11 * rate]
@@ -252,7 +252,7 @@ def render(res: dict[str, Any], command: str) -> str:
         f"Real works: {res['real_hours']:.2f} h (`shared/media/audio` less hold-outs); the rest is synthesized "
         "filler (peak times of one real track with the transposed peak pitches of another, hashed by clearance). "
         f"Latency: the whole `scan()` (decode, fingerprint, lookup, alignment, verification) of "
-        f"{res['rows'][0]['latency_queries'] if res['rows'] else 0} plain 10 s excerpts (16 kHz FLAC), after "
+        f"{res['rows'][0]['latency_queries'] if res['rows'] else 0} plain 10 s excerpts (FLAC, 44.1 kHz), after "
         f"`compact`; each scanned {LATENCY_RUNS} times, its fastest run counted (the machine is shared); "
         "'first run' is the p95 of the first pass alone. Recall: 10 s excerpts between unrelated speech "
         "(15-17 s clips), clean and edited; found means the right work with the offset within 0.5 s; "

@@ -322,8 +322,11 @@ def unpack_points(points: npt.NDArray[np.uint32]) -> PeakArrays:
     return (p >> np.uint32(10)).astype(np.float64), (p & np.uint32(1023)).astype(np.float64) / _PITCH_CODE
 
 
-def _shift_pairs(ref: PeakArrays, query: PeakArrays, speed: float, offset: float) -> npt.NDArray[np.int64]:
-    """Distinct ``ref_index * n_shifts + shift_index`` for reference peaks with a query peak on the line."""
+def _shift_pairs(
+    ref: PeakArrays, query: PeakArrays, speed: float, offset: float | npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """Distinct ``ref_index * n_shifts + shift_index`` for reference peaks with a query peak on the line
+    (``offset`` may be given per reference peak)."""
     rt, rf = ref
     qt, qf = query
     mapped = (rt - offset) / speed
@@ -435,24 +438,28 @@ def _chance_rates(
     whole-semitone shifts than between them: the rate is kept per shift.
     """
     rt, rf = ref
-    hits = np.zeros(len(_PITCH_SHIFTS), np.int64)
-    n = used = 0
     first, last = (float(rt[0]), float(rt[-1])) if len(rt) else (0.0, 0.0)
+    picked: list[npt.NDArray[np.intp]] = []
+    offsets: list[float] = []
     for d in DECOY_OFFSETS:
-        if used == N_DECOYS:
+        if len(picked) == N_DECOYS:
             break
         if r0 + d < first - VERIFY_TIME_TOL or r1 + d > last + VERIFY_TIME_TOL:
             continue
-        sel = (rt >= r0 + d) & (rt <= r1 + d)
-        k = int(sel.sum())
-        if k < VERIFY_MIN_POINTS:
+        lo = int(np.searchsorted(rt, r0 + d, side="left"))  # rt is sorted: the window is a slice
+        hi = int(np.searchsorted(rt, r1 + d, side="right"))
+        if hi - lo < VERIFY_MIN_POINTS:
             continue
-        hits += shift_counts((rt[sel], rf[sel]), query, speed, offset + d)
-        n += k
-        used += 1
-    if n == 0:  # a work too short for decoys: assume a high chance rate
+        picked.append(np.arange(lo, hi))
+        offsets.append(offset + d)
+    if not picked:  # a work too short for decoys: assume a high chance rate
         return np.full(len(_PITCH_SHIFTS), 0.1)
-    rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (n + 2), MIN_CHANCE_RATE)
+    # Every decoy window in one pass: a peak in two windows is two entries, as in two separate passes.
+    idx = np.concatenate(picked)
+    at = np.repeat(np.asarray(offsets), [len(p) for p in picked])
+    pairs = _shift_pairs((rt[idx], rf[idx]), query, speed, at)
+    hits = np.bincount(pairs % len(_PITCH_SHIFTS), minlength=len(_PITCH_SHIFTS))
+    rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (len(idx) + 2), MIN_CHANCE_RATE)
     return rates
 
 

@@ -72,7 +72,8 @@ def test_bucket_table_finds_what_a_binary_search_finds(tmp_path: Path) -> None:
 
 def test_hit_budget_keeps_the_rarest_keys(tmp_path: Path) -> None:
     # Key k holds MIN_STOP + k postings, key 0 MIN_STOP - 1: with a budget of 4 * MIN_STOP + 10 hits,
-    # keys 0 to 3 fit, 4 to 9 do not; with a budget of one hit, only key 0 (never left out) is taken.
+    # keys 0 to 3 fit, 4 to 9 do not. With a budget a little over a quarter of key 0's postings, the
+    # budget is raised to take key 0 (a key under the floor, within the hard cap) and nothing else.
     floor = postings.MIN_STOP
     counts = [floor - 1] + [floor + k for k in range(1, 10)]
     keys = np.concatenate([np.full(n, k) for k, n in enumerate(counts)]).astype(np.uint32)
@@ -82,8 +83,10 @@ def test_hit_budget_keeps_the_rarest_keys(tmp_path: Path) -> None:
     probes = np.arange(9, -1, -1, dtype=np.uint32)
     hits = postings.search([gen], probes, probes, max_hits=counts[0] + 3 * floor + 6)
     assert hits.skipped == 6 and sorted(set(hits.query_frame.tolist())) == [0, 1, 2, 3]
-    hits = postings.search([gen], probes, probes, max_hits=1)
+    hits = postings.search([gen], probes, probes, max_hits=counts[0] // postings.HARD_CAP + 1)
     assert hits.skipped == 9 and set(hits.query_frame.tolist()) == {0}
+    hits = postings.search([gen], probes, probes, max_hits=1)  # the cap binds: key 0 is too much
+    assert hits.skipped == 10 and len(hits.work) == 0
     assert len(postings.search([gen], probes, probes).work) == len(keys)
 
 
@@ -96,7 +99,10 @@ def test_hit_budget_cut_is_a_stable_sort_by_count(counts: list[int], max_hits: i
     over = order[np.cumsum(per_probe[order]) > max_hits]
     expected = np.sort(over[per_probe[over] > 0])
     assert np.array_equal(np.sort(postings._over_budget(per_probe, max_hits)), expected)
-    expected = np.sort(over[per_probe[over] > floor])
+    # With a floor, the budget is raised to take every probe of at most ``floor`` postings, within the cap.
+    budget = min(max(max_hits, int(per_probe[per_probe <= floor].sum())), postings.HARD_CAP * max_hits)
+    over = order[np.cumsum(per_probe[order]) > budget]
+    expected = np.sort(over[per_probe[over] > 0])
     assert np.array_equal(np.sort(postings._over_budget(per_probe, max_hits, floor)), expected)
 
 

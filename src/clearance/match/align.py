@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 from clearance._arrays import count_distinct, distinct, group
 from clearance.index.postings import Hits
@@ -269,10 +269,13 @@ def _vote(
 ) -> tuple[float, float] | None:
     offsets = ref[None, :] - speeds[:, None] * query[None, :]
     lo = float(offsets.min())
-    bins = ((offsets - lo) // bin_).astype(np.int64)
+    # The values are non-negative, so truncation is the floor (float floor division costs 5x more).
+    bins = ((offsets - lo) / bin_).astype(np.int64)
     n_bins = int(bins.max()) + 2
     n_speeds = len(speeds)
-    flat = (np.arange(n_speeds)[:, None] * n_bins + bins).reshape(-1)
+    flat = bins  # in place: the grid's large temporaries dominated this function's time
+    flat += (np.arange(n_speeds) * n_bins)[:, None]
+    flat = flat.reshape(-1)
     # A short line fits several neighbouring speeds equally well: among the tied cells, take the
     # speed nearest to 1 (then the lower speed, then the lower offset).
     rank = np.empty(n_speeds, np.int64)
@@ -292,8 +295,11 @@ def _vote(
     else:
         grid = np.bincount(flat, minlength=n_speeds * n_bins).reshape(n_speeds, n_bins)
         pair_grid = grid[:, :-1] + grid[:, 1:]
-        si, oi = divmod(int(np.argmax(pair_grid * n_speeds + rank[:, None])), n_bins - 1)
-    members = (bins[si] == oi) | (bins[si] == oi + 1)
+        pair_grid *= n_speeds
+        pair_grid += rank[:, None]
+        si, oi = divmod(int(np.argmax(pair_grid)), n_bins - 1)
+    row = flat[si * len(ref) : (si + 1) * len(ref)] - si * n_bins
+    members = (row == oi) | (row == oi + 1)
     offset = _median(offsets[si][members])
     return float(speeds[si]), offset
 
@@ -342,5 +348,6 @@ def _median(x: npt.NDArray[np.float64]) -> float:
 def _log10_tail(k: int, expected: float) -> float:
     """log10 P(X >= k) for X ~ Poisson(expected)."""
     expected = max(expected, 1e-9)
-    p = float(stats.poisson.logsf(k - 1, expected)) / math.log(10)
-    return p if math.isfinite(p) else -300.0
+    # scipy.stats' logsf is log(pdtrc) behind 50 us of argument checking; this is the same number.
+    tail = float(special.pdtrc(k - 1, expected))
+    return math.log10(tail) if tail > 0 else -300.0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,14 @@ def test_sparse_and_dense_votes_agree_with_the_full_grid(seed: int, n: int, spre
     ref = np.where(rng.random(n) < 0.5, query * 1.03 + 500, rng.integers(0, spread, n)).astype(np.float64)
     speeds = np.arange(0.88, 1.12 + 1e-9, 0.004)
     assert align._vote(ref, query, speeds, 4) == _dense_vote(ref, query, speeds, 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 500), st.floats(1e-9, 300))
+def test_poisson_tail_is_scipys(k: int, expected: float) -> None:
+    from scipy import stats
+
+    want = float(stats.poisson.logsf(k - 1, expected)) / np.log(10)
+    assert align._log10_tail(k, expected) == (
+        -300.0 if not np.isfinite(want) else pytest.approx(want, rel=1e-12, abs=1e-12)
+    )

@@ -85,6 +85,19 @@ def test_compaction_merges_generations(catalog: Catalog, tmp_path: Path) -> None
     assert catalog.check() == []
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc (Linux)")
+def test_merged_generations_are_unmapped(catalog: Catalog, tmp_path: Path) -> None:
+    # A long-lived writer must not keep retired generations mapped: their disk space would stay
+    # allocated after garbage collection removed the files.
+    for i in range(3):
+        catalog.register(synth.write_audio(tmp_path / f"s{i}.flac", synth.music(210 + i, 8.0)), owner="o")
+    retired = {g.path.name for g in catalog.generations("audio_landmarks")}
+    assert catalog.compact("audio_landmarks")
+    maps = Path("/proc/self/maps").read_text()
+    assert not [name for name in retired if name in maps]
+    assert len(catalog.generations("audio_landmarks")) == 1
+
+
 def test_compaction_keeps_every_work_findable(catalog: Catalog, tmp_path: Path) -> None:
     paths = [synth.write_audio(tmp_path / f"m{i}.flac", synth.music(300 + i, 12.0)) for i in range(10)]
     ids = [catalog.register(p, owner="o")[0].work_id for p in paths]

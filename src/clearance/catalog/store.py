@@ -318,6 +318,11 @@ class Catalog:
         except BaseException:
             shutil.rmtree(new_path, ignore_errors=True)
             raise
+        # Unmap what was merged: a long-lived writer would otherwise keep every retired generation
+        # mapped, and its disk space allocated after garbage collection removed the files.
+        for gid in rows:
+            self._mapped.pop(gid, None)
+        self._collect_garbage()  # a long-lived writer would otherwise only collect at the next open
         return True
 
     # -- reading ------------------------------------------------------------------------------------
@@ -346,9 +351,9 @@ class Catalog:
                 gens = [self._generation(signal, gid) for gid in ids]
             except FileNotFoundError:
                 continue  # retired and removed between listing and mapping: list again
-            for gid in list(self._mapped):
-                if gid not in ids:
-                    del self._mapped[gid]
+            for gid, gen in list(self._mapped.items()):
+                if gen.path.parent.name == signal and gid not in ids:
+                    del self._mapped[gid]  # retired: unmapped once no caller holds it
             return gens
         raise CatalogError(f"index for {signal} keeps changing under this reader; try again")
 

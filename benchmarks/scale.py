@@ -295,7 +295,10 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.media / "audio").is_dir():
         raise SystemExit(f"no corpus at {args.media}: pass --media")
-    with tempfile.TemporaryDirectory(prefix="clearance-scale-", dir=args.workdir) as tmp:
+    # A failed clean-up of the (large) work directory must not lose the measurements.
+    with tempfile.TemporaryDirectory(
+        prefix="clearance-scale-", dir=args.workdir, ignore_cleanup_errors=True
+    ) as tmp:
         res = run(
             args.media, args.hours, args.queries, args.latency_queries, args.seed, Path(tmp), args.edits
         )

@@ -257,7 +257,8 @@ def render(res: dict[str, Any], command: str) -> str:
         "'first run' is the p95 of the first pass alone. Recall: 10 s excerpts between unrelated speech "
         "(15-17 s clips), clean and edited; found means the right work with the offset within 0.5 s; "
         "'p95 ms, recall clips' is their single-run latency. Hits: index hits per recall query (median); "
-        "skipped: share of a query's probes that the hit budget (`search.max_hits`) left out.",
+        "skipped: share of a query's probes that the hit budget (`search.max_hits`) left out. Peak RSS: "
+        "of the scanning process, counting the pages of the memory-mapped index that it touched.",
         "",
         "| reference hours | works | index MB | median ms | p95 ms | p95 ms, first run | p95 ms, recall clips "
         "| hits | skipped | " + " | ".join(f"found {e}" for e in eds) + " | peak RSS MB |",

@@ -98,6 +98,27 @@ def test_merged_generations_are_unmapped(catalog: Catalog, tmp_path: Path) -> No
     assert len(catalog.generations("audio_landmarks")) == 1
 
 
+def test_retired_generations_are_removed_after_a_grace_period(tmp_path: Path) -> None:
+    import sqlite3
+
+    catalog = Catalog.open(tmp_path / "catalog")
+    for i in range(3):
+        catalog.register(synth.write_audio(tmp_path / f"s{i}.flac", synth.music(220 + i, 8.0)), owner="o")
+    held = catalog.generations("audio_landmarks")  # a reader in the middle of a scan
+    retired = [g.path for g in held]
+    assert catalog.compact("audio_landmarks")
+    assert all(p.is_dir() for p in retired)  # freshly retired: a reader may be mapping them now
+    with sqlite3.connect(tmp_path / "catalog" / "catalog.db") as db:
+        db.execute("UPDATE generations SET retired_at = retired_at - 3000 WHERE state = 'retired'")
+    Catalog.open(tmp_path / "catalog").close()  # opening collects garbage
+    assert not any(p.exists() for p in retired)
+    # What the reader had mapped stays readable, and a new listing finds the merged generation.
+    assert all(len(g.points(0)) > 0 for g in held)
+    assert len(catalog.generations("audio_landmarks")) == 1
+    assert catalog.check() == []
+    catalog.close()
+
+
 def test_compaction_keeps_every_work_findable(catalog: Catalog, tmp_path: Path) -> None:
     paths = [synth.write_audio(tmp_path / f"m{i}.flac", synth.music(300 + i, 12.0)) for i in range(10)]
     ids = [catalog.register(p, owner="o")[0].work_id for p in paths]

@@ -349,8 +349,11 @@ def _shift_pairs(
     return distinct(r[ok] * len(_PITCH_SHIFTS) + j[ok])
 
 
-def shift_counts(ref: PeakArrays, query: PeakArrays, speed: float, offset: float) -> npt.NDArray[np.int64]:
-    """For each candidate pitch shift, how many reference peaks have a query peak on the line."""
+def shift_counts(
+    ref: PeakArrays, query: PeakArrays, speed: float, offset: float | npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """For each candidate pitch shift, how many reference peaks have a query peak on the line
+    (``offset`` may be given per reference peak)."""
     pairs = _shift_pairs(ref, query, speed, offset)
     return np.bincount(pairs % len(_PITCH_SHIFTS), minlength=len(_PITCH_SHIFTS)).astype(np.int64)
 
@@ -457,8 +460,7 @@ def _chance_rates(
     # Every decoy window in one pass: a peak in two windows is two entries, as in two separate passes.
     idx = np.concatenate(picked)
     at = np.repeat(np.asarray(offsets), [len(p) for p in picked])
-    pairs = _shift_pairs((rt[idx], rf[idx]), query, speed, at)
-    hits = np.bincount(pairs % len(_PITCH_SHIFTS), minlength=len(_PITCH_SHIFTS))
+    hits = shift_counts((rt[idx], rf[idx]), query, speed, at)
     rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (len(idx) + 2), MIN_CHANCE_RATE)
     return rates
 

@@ -46,11 +46,13 @@ from clearance.catalog import FingerprintedWork
 from clearance.fingerprint.audio import (
     FRAME_RATE,
     REFERENCE,
+    VERIFY_PEAKS_PER_S,
     AudioLandmarks,
     Peaks,
     find_peaks,
     pack_points,
     reference_hashes,
+    strongest,
 )
 from clearance.fingerprint.base import Fingerprint
 from clearance.index.postings import search
@@ -64,8 +66,8 @@ def _filler(peaks: list[Peaks], rng: np.random.Generator, i: int) -> Fingerprint
     n = min(len(a.t), len(b.t))
     top = float(max(b.f.max(), 1.0))
     f = np.clip(b.f[:n] + np.float32(rng.uniform(-6, 6)), 0, top).astype(np.float32)
-    p = Peaks(a.t[:n], f, b.strength[:n])
-    h = reference_hashes(p, REFERENCE)
+    p = Peaks(a.t[:n], f, b.strength[:n], a.rank[:n])
+    h = reference_hashes(strongest(p, REFERENCE.peaks_per_s), REFERENCE)
     n_frames = int(a.t[n - 1]) + 1
     fp = Fingerprint(h.keys, h.frames, n_frames, pack_points(p))
     sha = hashlib.sha256(f"filler-{i}".encode()).hexdigest()
@@ -185,7 +187,7 @@ def run(
     catalog.register(c.music, owner="real", strict=False)
     real_hours = sum(w.duration_s for w in catalog.works()) / 3600
     pcm = {p: decode(p).audio for p in c.music}
-    peaks = [find_peaks(x, REFERENCE.peaks_per_s) for x in pcm.values()]
+    peaks = [find_peaks(x, VERIFY_PEAKS_PER_S) for x in pcm.values()]
     pcm16 = {p: decode(p, audio_rate=edits.RATE).audio for p in c.music}
     noise = np.concatenate([decode(p, audio_rate=edits.RATE).audio for p in c.holdout_speech])
     queries = _queries(pcm16, noise, ["clean", *edit_names], n_queries, seed, workdir)

@@ -100,6 +100,16 @@ def test_peaks_do_not_depend_on_where_the_analysis_chunks_fall() -> None:
     assert len(a) > 100 and a == b
 
 
+def test_hashed_peaks_are_the_strongest_of_the_stored_ones() -> None:
+    x = _pcm(16, 80.0)  # more than one analysis chunk
+    stored = fa.find_peaks(x, fa.VERIFY_PEAKS_PER_S)
+    hashed = fa.strongest(stored, fa.REFERENCE.peaks_per_s)
+    direct = fa.find_peaks(x, fa.REFERENCE.peaks_per_s)
+    assert len(stored.t) > 1.5 * len(direct.t)
+    for k in ("t", "f", "strength", "rank"):
+        assert np.array_equal(getattr(hashed, k), getattr(direct, k))
+
+
 def test_points_round_trip() -> None:
     peaks = fa.find_peaks(_pcm(11, 5.0), 9.0)
     t, f = fa.unpack_points(fa.pack_points(peaks))
@@ -109,7 +119,7 @@ def test_points_round_trip() -> None:
 
 def test_verification_separates_a_copy_from_unrelated_music() -> None:
     x = _pcm(12, 30.0)
-    ref = fa.pack_points(fa.find_peaks(x, fa.REFERENCE.peaks_per_s))
+    ref = fa.pack_points(fa.find_peaks(x, fa.VERIFY_PEAKS_PER_S))
     params = fa.AudioLandmarks.align
     seg = Segment("w", 0.0, 10.0, 10.0, 20.0, 1.0, 0.0)
     copy = x[10 * AUDIO_RATE : 20 * AUDIO_RATE]
@@ -130,7 +140,7 @@ def test_triplets_skip_neighbours_at_the_anchors_pitch() -> None:
 
 def test_verification_is_corrected_for_the_alignments_whole_search() -> None:
     x = _pcm(15, 30.0)
-    ref = fa.pack_points(fa.find_peaks(x, fa.REFERENCE.peaks_per_s))
+    ref = fa.pack_points(fa.find_peaks(x, fa.VERIFY_PEAKS_PER_S))
     query = fa.pack_points(fa.find_peaks(x[10 * AUDIO_RATE : 13 * AUDIO_RATE], 24.0))
     params = fa.AudioLandmarks.align
     seg = Segment("w", 0.0, 3.0, 10.0, 13.0, 1.0, 0.0)

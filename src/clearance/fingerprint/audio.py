@@ -75,15 +75,21 @@ class PeakParams:
 
 REFERENCE = PeakParams(peaks_per_s=9.0, fanout=3)
 QUERY = PeakParams(peaks_per_s=24.0, fanout=9)
+# A work stores twice as many peaks for verification as it hashes: the weaker ones double the evidence
+# that a verification weighs (a reverberant or 5 s copy that the hashed peaks alone cannot tell from
+# chance) for 4 bytes each, about 0.13 MB per hour.
+VERIFY_PEAKS_PER_S = 18.0
 
 
 @dataclass(frozen=True)
 class Peaks:
-    """Spectral peaks: time in frames, pitch in semitones above 250 Hz, strength (log-magnitude)."""
+    """Spectral peaks: time in frames, pitch in semitones above 250 Hz, strength (log-magnitude), and
+    rank by strength within its block of ``_BLOCK`` frames (0 is the strongest)."""
 
     t: npt.NDArray[np.float32]
     f: npt.NDArray[np.float32]
     strength: npt.NDArray[np.float32]
+    rank: npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -133,8 +139,18 @@ def find_peaks(pcm: npt.NDArray[np.float32], peaks_per_s: float) -> Peaks:
     ]
     if not parts:
         empty = np.zeros(0, np.float32)
-        return Peaks(empty, empty, empty)
-    return Peaks(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("t", "f", "strength")))
+        return Peaks(empty, empty, empty, np.zeros(0, np.int32))
+    return Peaks(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("t", "f", "strength", "rank")))
+
+
+def _per_block(peaks_per_s: float) -> float:
+    return peaks_per_s * _BLOCK / FRAME_RATE
+
+
+def strongest(peaks: Peaks, peaks_per_s: float) -> Peaks:
+    """The peaks that ``find_peaks(pcm, peaks_per_s)`` returns, taken from peaks found at a higher rate."""
+    keep = peaks.rank < _per_block(peaks_per_s)
+    return Peaks(peaks.t[keep], peaks.f[keep], peaks.strength[keep], peaks.rank[keep])
 
 
 def _chunk_peaks(pcm: npt.NDArray[np.float32], c0: int, c1: int, n_frames: int, peaks_per_s: float) -> Peaks:
@@ -152,8 +168,8 @@ def _chunk_peaks(pcm: npt.NDArray[np.float32], c0: int, c1: int, n_frames: int, 
     order = np.lexsort((-strength, block))
     ti, fi, strength, block = ti[order], fi[order], strength[order], block[order]
     rank = np.arange(len(block)) - np.searchsorted(block, block, side="left")
-    keep = rank < peaks_per_s * _BLOCK / FRAME_RATE
-    ti, fi, strength = ti[keep], fi[keep], strength[keep]
+    keep = rank < _per_block(peaks_per_s)
+    ti, fi, strength, rank = ti[keep], fi[keep], strength[keep], rank[keep]
     # Sub-bin frequency and sub-frame time by parabolic interpolation on the log spectrum.
     df = _parabola(spec[ti, fi - 1], strength, spec[ti, fi + 1])
     dt = _parabola(spec[ti - 1, fi], strength, spec[ti + 1, fi])
@@ -163,7 +179,10 @@ def _chunk_peaks(pcm: npt.NDArray[np.float32], c0: int, c1: int, n_frames: int, 
     t = ti + s0 + dt
     order = np.argsort(t, kind="stable")
     return Peaks(
-        t[order].astype(np.float32), semitones[order].astype(np.float32), strength[order].astype(np.float32)
+        t[order].astype(np.float32),
+        semitones[order].astype(np.float32),
+        strength[order].astype(np.float32),
+        rank[order].astype(np.int32),
     )
 
 
@@ -300,7 +319,7 @@ N_DECOYS = 8
 VERIFY_MIN_POINTS = 8
 MIN_CHANCE_RATE = 0.01
 VERIFY_MIN_SHARE = 0.2
-_RUN_WINDOW = 9  # reference peaks, about one second
+_RUN_WINDOW = 18  # stored reference peaks, about one second
 _PITCH_CODE = 16.0  # pitch stored in 1/16 semitone
 
 
@@ -498,8 +517,8 @@ class AudioLandmarks:
         return media.has_audio and media.audio.size >= N_FFT and float(np.abs(media.audio).max()) > 1e-4
 
     def reference(self, media: DecodedMedia) -> Fingerprint:
-        peaks = find_peaks(media.audio, REFERENCE.peaks_per_s)
-        h = reference_hashes(peaks)
+        peaks = find_peaks(media.audio, VERIFY_PEAKS_PER_S)
+        h = reference_hashes(strongest(peaks, REFERENCE.peaks_per_s))
         return Fingerprint(h.keys, h.frames, _n_frames(media), pack_points(peaks))
 
     def query(self, media: DecodedMedia) -> Fingerprint:

@@ -63,13 +63,20 @@ BATCH_HOURS = 50.0
 
 def _filler(peaks: list[Peaks], rng: np.random.Generator, i: int) -> FingerprintedWork:
     a, b = (peaks[int(k)] for k in rng.choice(len(peaks), 2, replace=False))
-    n = min(len(a.t), len(b.t))
-    top = float(max(b.f.max(), 1.0))
-    f = np.clip(b.f[:n] + np.float32(rng.uniform(-6, 6)), 0, top).astype(np.float32)
-    p = Peaks(a.t[:n], f, b.strength[:n], a.rank[:n])
-    h = reference_hashes(strongest(p, REFERENCE.peaks_per_s), REFERENCE)
-    n_frames = int(a.t[n - 1]) + 1
-    fp = Fingerprint(h.keys, h.frames, n_frames, pack_points(p))
+    shift = np.float32(rng.uniform(-6, 6))
+
+    def mix(x: Peaks, y: Peaks) -> Peaks:
+        n = min(len(x.t), len(y.t))
+        f = np.clip(y.f[:n] + shift, 0, float(max(y.f.max(), 1.0))).astype(np.float32)
+        return Peaks(x.t[:n], f, y.strength[:n], x.rank[:n])
+
+    # The hashed peaks pair the strongest peaks of the two tracks, as a registered work's would; the
+    # stored verification peaks pair all of them.
+    hashed = mix(strongest(a, REFERENCE.peaks_per_s), strongest(b, REFERENCE.peaks_per_s))
+    stored = mix(a, b)
+    h = reference_hashes(hashed, REFERENCE)
+    n_frames = int(stored.t[-1]) + 1
+    fp = Fingerprint(h.keys, h.frames, n_frames, pack_points(stored))
     sha = hashlib.sha256(f"filler-{i}".encode()).hexdigest()
     return FingerprintedWork(f"filler {i}", n_frames / FRAME_RATE, sha, {"audio_landmarks": fp})
 

@@ -319,7 +319,7 @@ N_DECOYS = 8
 VERIFY_MIN_POINTS = 8
 MIN_CHANCE_RATE = 0.01
 VERIFY_MIN_SHARE = 0.2
-_RUN_WINDOW = 18  # stored reference peaks, about one second
+_RUN_WINDOW = int(VERIFY_PEAKS_PER_S)  # stored reference peaks, about one second
 _PITCH_CODE = 16.0  # pitch stored in 1/16 semitone
 
 

@@ -6,7 +6,7 @@ index size.
 
 References: the music of ``media/audio`` (less low-quality duplicates and hold-outs), the speech of
 ``media/speech`` (LibriSpeech readers, JFK) as spoken-word works, and the Debian game soundtracks
-(``benchmarks.corpus``), every fifth track held out (less two made from registered ones). Hold-outs
+(``benchmarks.corpus``), every fifth track held out (less three made from registered ones). Hold-outs
 are never registered: they give the unrelated head and tail of every query and the no-match set. Queries are excerpts at random offsets,
 edited, embedded between unrelated audio, written to a file and scanned through ``clearance.scan``
 like any user input; the peers get the same file, decoded the same way.

@@ -116,3 +116,30 @@ def test_poisson_tail_is_scipys(k: int, expected: float) -> None:
     assert align._log10_tail(k, expected) == (
         -300.0 if not np.isfinite(want) else pytest.approx(want, rel=1e-12, abs=1e-12)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 12))
+def test_batched_first_lines_are_the_per_work_best_cells(seed: int, n_works: int) -> None:
+    # Works of every size (both sides of the coarse-to-fine cut at 64 hits), with and without a line.
+    rng = np.random.default_rng(seed)
+    refs, queries = [], []
+    for _ in range(n_works):
+        m = int(rng.choice([5, 20, 63, 64, 200, 700]))
+        q = rng.integers(0, int(rng.choice([100, 700, 3000])), m).astype(np.float64)
+        on_line = rng.random(m) < rng.uniform(0, 0.8)
+        chance = rng.integers(0, int(rng.choice([300, 5000, 100_000])), m)
+        refs.append(
+            np.where(on_line, np.round(rng.uniform(0.88, 1.12) * q + rng.integers(0, 20_000)), chance)
+        )
+        queries.append(q)
+    row = np.repeat(np.arange(n_works), [len(q) for q in queries])
+    speeds = np.arange(PARAMS.speed_min, PARAMS.speed_max + 1e-9, PARAMS.speed_step)
+    speed, offset, ok = align._first_lines(row, np.concatenate(refs), np.concatenate(queries), speeds, PARAMS)
+    for k, (ref, query) in enumerate(zip(refs, queries, strict=True)):
+        best = align._best_cell(ref, query, speeds, PARAMS.offset_bin)
+        assert best is not None
+        inliers = np.abs(ref - (best[0] * query + best[1])) <= PARAMS.tolerance_frames
+        assert ok[k] == (len(np.unique(query[inliers])) >= PARAMS.min_anchors)
+        if ok[k]:
+            assert (speed[k], offset[k]) == best

@@ -69,10 +69,13 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     # The background model of each work uses all its hits (their number and reference span).
     n_hits = np.bincount(hits.work, minlength=len(hits.work_ids))
     n_works = max(1, int(np.count_nonzero(n_hits)))
-    first = np.full(len(hits.work_ids), np.iinfo(np.int64).max)
-    last = np.full(len(hits.work_ids), -1)
-    np.minimum.at(first, hits.work, hits.ref_frame)
-    np.maximum.at(last, hits.work, hits.ref_frame)
+    # In float64 (exact below 2**53): NumPy's ``minimum.at`` has a fast path for it, not for int64 (a
+    # query's tens of thousands of hits took 3.5 ms per pass against 0.2 ms).
+    ref_frames = hits.ref_frame.astype(np.float64)
+    first = np.full(len(hits.work_ids), np.inf)
+    last = np.full(len(hits.work_ids), -np.inf)
+    np.minimum.at(first, hits.work, ref_frames)
+    np.maximum.at(last, hits.work, ref_frames)
     # Scattered chance hits are the bulk of the hits in a large catalogue: a cheap over-estimate of
     # each hit's coarse cell drops most of them before the exact count below.
     dense = _maybe_dense(hits.work, hits.ref_frame, hits.query_frame, params.min_anchors)
@@ -100,11 +103,29 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     ref = ref_i.astype(np.float64)
     query = query_i.astype(np.float64)
     speeds = np.arange(params.speed_min, params.speed_max + 1e-9, params.speed_step)
+    # Each chosen work's hits in strong coarse cells, work by work.
+    take = np.zeros(len(ids), bool)
+    take[ranked] = True
+    sel = np.flatnonzero(np.repeat(take, sizes) & (strength >= params.min_anchors))
+    unit = np.repeat(np.arange(len(ids)), sizes)[sel]
+    chosen, bounds = np.unique(unit, return_index=True)
+    bounds = np.append(bounds, len(sel))
+    # Most works voted on hold a few chance hits only: one batched vote finds the first line of every
+    # such work, and only those whose line holds enough anchors go on to the per-work search. Works
+    # with many hits (a true copy, a small catalogue) vote alone, where a dense grid is cheaper.
+    n_sel = np.diff(bounds)
+    batched = n_sel <= _BATCH_MAX_HITS
+    in_batch = np.repeat(batched, n_sel)
+    slot = np.where(batched, np.cumsum(batched) - 1, -1)
+    row = np.repeat(slot, n_sel)[in_batch]
+    line_speed, line_offset, ok = _first_lines(row, ref[sel[in_batch]], query[sel[in_batch]], speeds, params)
     segments: list[Segment] = []
-    for i in np.sort(ranked):
-        a, n = int(starts[i]), int(sizes[i])
-        g = np.arange(a, a + n)[strength[a : a + n] >= params.min_anchors]
-        w = int(ids[i])
+    for k in range(len(chosen)):
+        b = int(slot[k])
+        if b >= 0 and not ok[b]:
+            continue
+        g = sel[bounds[k] : bounds[k + 1]]
+        w = int(ids[chosen[k]])
         background = (int(n_hits[w]), float(last[w] - first[w]))
         segments.extend(
             _align_work(
@@ -115,12 +136,14 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
                 params,
                 (n_works, query_frames),
                 background,
+                first=(float(line_speed[b]), float(line_offset[b])) if b >= 0 else None,
             )
         )
     segments.sort(key=lambda s: s.evidence["log10_false_alarm"])
     return segments
 
 
+_BATCH_MAX_HITS = 512  # works with more strong hits than this vote alone (see ``align_hits``)
 _COARSE_WINDOW = 640  # query frames (~10 s): within it a line at speed 0.88-1.12 drifts < 80 frames
 _COARSE_BIN = 128  # frames of ``ref - query``; two neighbouring bins together hold any such drift
 
@@ -184,9 +207,11 @@ def _align_work(
     params: AlignParams,
     sizes: tuple[int, int],
     background: tuple[int, float],
+    first: tuple[float, float] | None = None,
 ) -> list[Segment]:
     """Segments of one work from its hits in strong coarse cells; ``background`` is the number of all
-    its hits and their reference span, which set the chance model; ``sizes`` is (works, query frames)."""
+    its hits and their reference span, which set the chance model; ``sizes`` is (works, query frames);
+    ``first`` is the densest (speed, offset) cell of all the hits when it is already known."""
     n_works, query_frames = sizes
     found: list[Segment] = []
     alive = np.ones(len(ref), bool)
@@ -197,11 +222,15 @@ def _align_work(
     window = 2 * params.tolerance_frames + 1
     expected = n_hits * window / offset_span
     log10_search = math.log10(cells * n_works)  # Bonferroni over every cell and work tried
-    for _ in range(params.max_segments_per_work):
+    for line in range(params.max_segments_per_work):
         idx = np.flatnonzero(alive)
         if len(idx) < params.min_anchors:
             break
-        best = _best_cell(ref[idx], query[idx], speeds, params.offset_bin)
+        best = (
+            first
+            if line == 0 and first is not None
+            else _best_cell(ref[idx], query[idx], speeds, params.offset_bin)
+        )
         if best is None:
             break
         speed, offset = best
@@ -262,6 +291,122 @@ def _best_cell(
     near = np.abs(ref - (s0 * query + o0)) <= 2 * max(bin_, drift) + bin_
     fine = speeds[np.abs(speeds - s0) <= 1.5 * step + 1e-9]
     return _vote(ref[near], query[near], fine, bin_) if near.any() else None
+
+
+def _first_lines(
+    row: npt.NDArray[np.intp],
+    ref: npt.NDArray[np.float64],
+    query: npt.NDArray[np.float64],
+    speeds: npt.NDArray[np.float64],
+    params: AlignParams,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """What ``_best_cell`` gives for each group of hits (hit ``i`` in group ``row[i]``, sorted, groups
+    numbered from 0): (speed, offset, whether the line holds ``min_anchors`` distinct query anchors).
+    It is the same two-stage vote, run for all groups at once, so that a group of chance hits costs a
+    few array elements instead of two calls."""
+    n = int(row[-1]) + 1 if len(row) else 0
+    sizes = np.bincount(row, minlength=n)
+    bin_ = params.offset_bin
+    step = float(speeds[1] - speeds[0]) if len(speeds) > 1 else 0.0
+    big = sizes >= 64 if len(speeds) >= 9 else np.zeros(n, bool)
+    speed = np.full(n, np.nan)
+    offset = np.full(n, np.nan)
+    small = ~big[row]
+    if small.any():  # one vote on the full grid
+        s, o = _vote_many(
+            row[small], ref[small], query[small], np.tile(speeds, (n, 1)), np.full(n, float(bin_))
+        )
+        speed[~big], offset[~big] = s[~big], o[~big]
+    if big.any():
+        # A vote on a grid three times coarser in speed, with offset bins widened to hold the drift
+        # that coarseness allows, then the full grid around each winner.
+        sel = big[row]
+        q_min = np.full(n, np.inf)
+        q_max = np.full(n, -np.inf)
+        np.minimum.at(q_min, row, query)
+        np.maximum.at(q_max, row, query)
+        drift = 1.5 * step * (q_max - q_min)  # worst offset error of the nearest coarse speed
+        widths = np.maximum(bin_, np.ceil(drift))
+        s0, o0 = _vote_many(row[sel], ref[sel], query[sel], np.tile(speeds[1::3], (n, 1)), widths)
+        near = sel & (np.abs(ref - (s0[row] * query + o0[row])) <= 2 * np.maximum(bin_, drift)[row] + bin_)
+        around = np.abs(speeds[None, :] - s0[:, None]) <= 1.5 * step + 1e-9  # False where s0 is NaN
+        fine = np.full((n, max(1, int(around.sum(axis=1).max()))), np.nan)
+        k, j = np.nonzero(around)
+        fine[k, np.cumsum(around, axis=1)[k, j] - 1] = speeds[j]
+        s, o = _vote_many(row[near], ref[near], query[near], fine, np.full(n, float(bin_)))
+        speed[big], offset[big] = s[big], o[big]
+    inl = np.abs(ref - (speed[row] * query + offset[row])) <= params.tolerance_frames
+    anchors = np.bincount(
+        distinct((row[inl].astype(np.int64) << 32) | query[inl].astype(np.int64)) >> 32, minlength=n
+    )
+    return speed, offset, anchors >= params.min_anchors
+
+
+def _vote_many(
+    row: npt.NDArray[np.intp],
+    ref: npt.NDArray[np.float64],
+    query: npt.NDArray[np.float64],
+    speeds: npt.NDArray[np.float64],
+    widths: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``_vote`` for many groups at once: hit ``i`` belongs to group ``row[i]``, which votes over the
+    speeds of its row of ``speeds`` (NaN where it has fewer) with offset bins ``widths[row]`` wide.
+    Returns each group's (speed, offset), NaN for a group without hits. ``row`` must be sorted."""
+    n, m = speeds.shape
+    speed_out = np.full(n, np.nan)
+    offset_out = np.full(n, np.nan)
+    if len(row) == 0:
+        return speed_out, offset_out
+    valid = ~np.isnan(speeds)
+    n_speeds = valid.sum(axis=1)
+    # The rank of each speed within its row: nearest to 1 highest, then the lower speed.
+    order = np.lexsort((np.broadcast_to(np.arange(m), (n, m)), np.where(valid, np.abs(speeds - 1.0), np.inf)))
+    rank = np.empty((n, m), np.int64)
+    np.put_along_axis(rank, order, n_speeds[:, None] - 1 - np.arange(m)[None, :], axis=1)
+    offsets = ref[None, :] - speeds[row].T * query[None, :]  # (m, hits); NaN where a row has no speed
+    ok = valid[row].T
+    lo = np.full(n, np.inf)
+    np.minimum.at(lo, row, np.where(ok, offsets, np.inf).min(axis=0))
+    bins = np.zeros(offsets.shape, np.int64)
+    bins[ok] = ((offsets - lo[row]) / widths[row])[ok].astype(np.int64)
+    stride = int(bins.max()) + 2
+    key = ((row[None, :].astype(np.int64) * m + np.arange(m)[:, None]) * stride + bins)[ok]
+    cells = np.sort(key)
+    first = np.empty(len(cells), bool)
+    first[0] = True
+    np.not_equal(cells[1:], cells[:-1], out=first[1:])
+    at = np.flatnonzero(first)
+    cells = cells[at]
+    counts = np.diff(np.append(at, len(first)))
+    pair = counts.copy()
+    pair[:-1] += np.where(cells[1:] == cells[:-1] + 1, counts[1:], 0)
+    cell_row = cells // (m * stride)
+    cell_speed = (cells // stride) % m
+    score = pair * n_speeds[cell_row] + rank[cell_row, cell_speed]
+    # Each row's best cell; among equal scores the first, i.e. the lowest offset.
+    starts = np.flatnonzero(np.append(True, cell_row[1:] != cell_row[:-1]))
+    best = np.maximum.reduceat(score, starts)
+    top = np.flatnonzero(score == np.repeat(best, np.diff(np.append(starts, len(score)))))
+    top = top[np.append(True, cell_row[top][1:] != cell_row[top][:-1])]
+    win_row = cell_row[top]
+    win_speed = cell_speed[top]
+    win_bin = cells[top] % stride
+    # The offset is the median over the hits in the winning pair of bins.
+    j = np.full(n, -1)
+    j[win_row] = win_speed
+    b = np.full(n, -1)
+    b[win_row] = win_bin
+    hit_bin = bins[j[row], np.arange(len(row))]
+    members = (hit_bin == b[row]) | (hit_bin == b[row] + 1)
+    vals = offsets[j[row], np.arange(len(row))][members]
+    mrow = row[members]
+    o = np.lexsort((vals, mrow))
+    vals, mrow = vals[o], mrow[o]
+    mstart = np.flatnonzero(np.append(True, mrow[1:] != mrow[:-1]))
+    mcount = np.diff(np.append(mstart, len(mrow)))
+    offset_out[mrow[mstart]] = (vals[mstart + (mcount - 1) // 2] + vals[mstart + mcount // 2]) / 2
+    speed_out[win_row] = speeds[win_row, win_speed]
+    return speed_out, offset_out
 
 
 def _vote(

@@ -41,7 +41,7 @@ class AlignParams:
     significance_scale: float = 16.0
     extent_frames: float = 30.0  # an anchor's hash reaches this far: added to the segment end
     max_segments_per_work: int = 8
-    max_works: int = 48  # works whose densest coarse cells are strongest get the full vote
+    max_works: int = 96  # works whose densest coarse cells are strongest get the full vote
     stop_log10: float = 2.0  # a work's next-best line this weak (expected 100 such by chance) ends its search
 
 

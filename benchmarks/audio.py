@@ -177,7 +177,7 @@ def _query(spec: tuple[int, str, float, int]) -> Record:
         head_s = float(rng.uniform(2, 4))
         h0 = int(rng.integers(0, len(filler) - 8 * rate))
         clip = _embed(piece, filler[h0 : h0 + int(head_s * rate)], filler[h0 + 5 * rate : h0 + 8 * rate])
-        edited, factor = edits.REGISTRY[edit](clip.astype(np.float32), rng, speech, qdir)
+        edited, factor = edits.REGISTRY[edit](clip, rng, speech, qdir)
         rec = Record(edit, length, track=track, start=start, factor=factor, q_head=head_s / factor)
     else:
         # No-match: unregistered music, unregistered speech, noise, near-silence.

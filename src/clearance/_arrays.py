@@ -20,6 +20,11 @@ def _firsts(s: npt.NDArray[np.generic]) -> npt.NDArray[np.bool_]:
     return first
 
 
+def run_starts(s: npt.NDArray[np.generic]) -> npt.NDArray[np.intp]:
+    """For a sorted, non-empty array: the index where each run of equal values starts."""
+    return np.flatnonzero(_firsts(s))
+
+
 def distinct(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """The distinct values of an integer array, sorted."""
     s = np.sort(values)

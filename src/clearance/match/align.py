@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from clearance._arrays import count_distinct, distinct, group
+from clearance._arrays import count_distinct, distinct, group, run_starts
 from clearance.index.postings import Hits
 
 
@@ -372,22 +372,19 @@ def _vote_many(
     stride = int(bins.max()) + 2
     key = ((row[None, :].astype(np.int64) * m + np.arange(m)[:, None]) * stride + bins)[ok]
     cells = np.sort(key)
-    first = np.empty(len(cells), bool)
-    first[0] = True
-    np.not_equal(cells[1:], cells[:-1], out=first[1:])
-    at = np.flatnonzero(first)
+    at = run_starts(cells)
+    counts = np.diff(np.append(at, len(cells)))
     cells = cells[at]
-    counts = np.diff(np.append(at, len(first)))
     pair = counts.copy()
     pair[:-1] += np.where(cells[1:] == cells[:-1] + 1, counts[1:], 0)
     cell_row = cells // (m * stride)
     cell_speed = (cells // stride) % m
     score = pair * n_speeds[cell_row] + rank[cell_row, cell_speed]
     # Each row's best cell; among equal scores the first, i.e. the lowest offset.
-    starts = np.flatnonzero(np.append(True, cell_row[1:] != cell_row[:-1]))
+    starts = run_starts(cell_row)
     best = np.maximum.reduceat(score, starts)
     top = np.flatnonzero(score == np.repeat(best, np.diff(np.append(starts, len(score)))))
-    top = top[np.append(True, cell_row[top][1:] != cell_row[top][:-1])]
+    top = top[run_starts(cell_row[top])]
     win_row = cell_row[top]
     win_speed = cell_speed[top]
     win_bin = cells[top] % stride
@@ -402,7 +399,7 @@ def _vote_many(
     mrow = row[members]
     o = np.lexsort((vals, mrow))
     vals, mrow = vals[o], mrow[o]
-    mstart = np.flatnonzero(np.append(True, mrow[1:] != mrow[:-1]))
+    mstart = run_starts(mrow)
     mcount = np.diff(np.append(mstart, len(mrow)))
     offset_out[mrow[mstart]] = (vals[mstart + (mcount - 1) // 2] + vals[mstart + mcount // 2]) / 2
     speed_out[win_row] = speeds[win_row, win_speed]

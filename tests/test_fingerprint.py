@@ -153,3 +153,42 @@ def test_verification_is_corrected_for_the_alignments_whole_search() -> None:
     assert searched.evidence["log10_false_alarm"] - alone.evidence["log10_false_alarm"] == pytest.approx(
         8.0, abs=0.02
     )
+
+
+def _points(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+    zeros = np.zeros(len(t))
+    return fa.pack_points(fa.Peaks(t, f, zeros, zeros.astype(np.int32)))
+
+
+def test_a_match_inside_a_tone_the_query_holds_is_not_unheld() -> None:
+    # The query holds 2 st throughout; at 20 st an onset at frame 150 rings on after it (reverberation).
+    held = np.arange(0.0, 301.0, 6.0)
+    ring = np.arange(150.0, 200.0, 6.0)
+    pitches = np.r_[np.full(len(held), 2.0), np.full(len(ring), 20.0)]
+    query = fa.unpack_points(_points(np.r_[held, ring], pitches))
+    ref = (np.array([150.0, 150.0, 100.0]), np.array([2.0, 20.0, 5.0]))
+    assert fa.unheld_matches(ref, query, 1.0, 0.0, 0.0).tolist() == [False, True, False]
+    assert fa.unheld_matches(ref, query, 1.0, 0.0, 1.0).tolist() == [False, False, False]  # shifted pitch
+
+
+def _with_chord(rng: np.random.Generator, seconds: float, per_s: float, chord_at: float) -> np.ndarray:
+    """Packed points: random peaks at ``per_s``, plus a four-note chord held for 80 frames."""
+    n = int(seconds * per_s)
+    beats = np.arange(0.0, 80.0, 6.0)
+    t = np.r_[rng.uniform(0, seconds * fa.FRAME_RATE, n), np.concatenate([chord_at + beats] * 4)]
+    t[n:] += rng.uniform(-1, 1, len(t) - n)
+    return _points(t, np.r_[rng.uniform(0, 26, n), np.repeat([2.0, 6.0, 9.0, 14.0], len(beats))])
+
+
+def test_a_held_chord_both_recordings_share_is_not_a_finding() -> None:
+    # Unrelated peaks, plus the same four-note chord held for 1.3 s in both, 20 frames off the line: such
+    # matches appear at any offset near the chord, so they are no evidence for this line.
+    params = fa.AudioLandmarks.align
+    seg = Segment("w", 3.0, 7.0, 10.0, 14.0, 1.0, 0.0)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        ref = _with_chord(rng, 30.0, fa.VERIFY_PEAKS_PER_S, 700.0)
+        query = _with_chord(rng, 10.0, fa.QUERY.peaks_per_s, 700.0 - 7.0 * fa.FRAME_RATE + 20)
+        checked = fa.verify_segment(query, ref, seg, 1, params)
+        assert checked is not None and checked.evidence["verified_peaks"] >= 15
+        assert checked.score < 0.5

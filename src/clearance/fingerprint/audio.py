@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import stats
+from scipy import special
 
 from clearance._arrays import distinct, sliding_max
 from clearance.fingerprint.base import Fingerprint
@@ -318,6 +318,13 @@ DECOY_OFFSETS = (97, -97, 157, -157, 211, -211, 300, -300, 397, -397, 503, -503,
 N_DECOYS = 8
 VERIFY_MIN_POINTS = 8
 MIN_CHANCE_RATE = 0.01
+# A query that holds a tone meets a reference peak of that pitch at almost any offset, and a held chord
+# fills a whole stretch of such matches at once: they are neither specific to the line nor independent.
+# The false-alarm probability counts only matches where the query does not hold the pitch both
+# HELD_MIN..HELD_MAX frames before and after the mapped peak, at the line and at the decoys alike.
+# (A reverberated onset rings on after the note but not before it, so it still counts.)
+HELD_MIN_FRAMES = 8.0
+HELD_MAX_FRAMES = 14.0
 VERIFY_MIN_SHARE = 0.2
 _RUN_WINDOW = int(VERIFY_PEAKS_PER_S)  # stored reference peaks, about one second
 _PITCH_CODE = 16.0  # pitch stored in 1/16 semitone
@@ -368,6 +375,38 @@ def _shift_pairs(
     return distinct(r[ok] * len(_PITCH_SHIFTS) + j[ok])
 
 
+def _has_peak(
+    query: PeakArrays, at: npt.NDArray[np.float64], pitch: npt.NDArray[np.float64], lo: float, hi: float
+) -> npt.NDArray[np.bool_]:
+    """Per point: whether a query peak lies within ``[at + lo, at + hi]`` frames and
+    ``VERIFY_PITCH_TOL`` semitones of ``pitch``."""
+    qt, qf = query
+    a = np.searchsorted(qt, at + lo, side="left")
+    n = np.searchsorted(qt, at + hi, side="right") - a
+    out = np.zeros(len(at), bool)
+    total = int(n.sum())
+    if total:
+        idx = np.repeat(np.arange(len(at)), n)
+        q = np.repeat(a - np.cumsum(n) + n, n) + np.arange(total)
+        out[idx[np.abs(qf[q] - pitch[idx]) <= VERIFY_PITCH_TOL]] = True
+    return out
+
+
+def unheld_matches(
+    ref: PeakArrays, query: PeakArrays, speed: float, offset: float | npt.NDArray[np.float64], shift: float
+) -> npt.NDArray[np.bool_]:
+    """Per reference peak: a query peak on the line at pitch shift ``shift``, where the query does not
+    hold that pitch on both sides (see ``HELD_MIN_FRAMES``)."""
+    at = (ref[0] - offset) / speed
+    pitch = ref[1] + shift
+    out = _has_peak(query, at, pitch, -VERIFY_TIME_TOL, VERIFY_TIME_TOL)
+    met = np.flatnonzero(out)  # few, mostly: only these need the look to either side
+    held = _has_peak(query, at[met], pitch[met], -HELD_MAX_FRAMES, -HELD_MIN_FRAMES)
+    held &= _has_peak(query, at[met], pitch[met], HELD_MIN_FRAMES, HELD_MAX_FRAMES)
+    out[met[held]] = False
+    return out
+
+
 def shift_counts(
     ref: PeakArrays, query: PeakArrays, speed: float, offset: float | npt.NDArray[np.float64]
 ) -> npt.NDArray[np.int64]:
@@ -401,10 +440,16 @@ def verify_segment(
     n = int(inside.sum())
     if n < VERIFY_MIN_POINTS:
         return None
-    chance = _chance_rates((rt, rf), (qt, qf), speed, offset, speed * q0 + offset, speed * q1 + offset)
+    decoys = _decoys(rt, offset, speed * q0 + offset, speed * q1 + offset)
+    chance = _chance_rates((rt, rf), (qt, qf), speed, decoys)
     counts = shift_counts((rt[inside], rf[inside]), (qt, qf), speed, offset)
-    log10_tail = stats.binom.logsf(counts - 1, n, chance) / np.log(10)
-    best = int(np.argmin(log10_tail))
+    # The pitch shift is the one whose matches stand out most from chance; the significance is judged
+    # on the matches of that shift outside held tones, against their own rate at the decoys.
+    best = int(np.argmin(_binom_tail(counts, n, chance)))
+    shift = float(_PITCH_SHIFTS[best])
+    k_unheld = int(unheld_matches((rt[inside], rf[inside]), (qt, qf), speed, offset, shift).sum())
+    chance_unheld = _unheld_rate((rt, rf), (qt, qf), speed, decoys, shift)
+    log10_tail = float(np.log10(max(float(_binom_tail(k_unheld, n, chance_unheld)), 1e-300)))
     # Ends: follow the line outwards while the local share of verified peaks stays well above chance.
     q_last = float(qt[-1]) if len(qt) else q1
     reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
@@ -423,7 +468,7 @@ def verify_segment(
     # peaks: the tail is corrected for that whole search, not only for the candidates verified.
     searched = segment.evidence.get("log10_search")
     search = float(searched) if searched is not None else float(np.log10(max(1, trials)))
-    log10_p = float(log10_tail[best]) + float(np.log10(len(_PITCH_SHIFTS))) + search
+    log10_p = log10_tail + float(np.log10(len(_PITCH_SHIFTS))) + search
     if not np.isfinite(log10_p):
         log10_p = -300.0
     score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
@@ -439,27 +484,29 @@ def verify_segment(
             **segment.evidence,
             "verified_peaks": k,
             "reference_peaks": n,
-            "chance_rate": round(float(chance[best]), 4),
+            "unheld_peaks": k_unheld,
+            "chance_rate": round(chance_unheld, 4),
             "pitch_shift_st": round(pitch_shift, 2) + 0.0,
             "log10_false_alarm": round(log10_p, 2),
         },
     )
 
 
-def _chance_rates(
-    ref: PeakArrays,
-    query: PeakArrays,
-    speed: float,
-    offset: float,
-    r0: float,
-    r1: float,
+def _binom_tail(
+    k: int | npt.NDArray[np.int64], n: int, p: float | npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """Per pitch shift, how often a reference peak meets a query peak at the decoy offsets.
+    """P(X >= k) for X ~ Binomial(n, p), elementwise: scipy.stats' ``binom.sf`` without its 60 us of
+    argument checking, which cost more than the rest of a verification."""
+    out: npt.NDArray[np.float64] = np.asarray(special.bdtrc(np.asarray(k) - 1, n, p), np.float64)
+    return out
 
-    Tonal music shares a tuning grid, so unrelated recordings agree by chance far more often at
-    whole-semitone shifts than between them: the rate is kept per shift.
-    """
-    rt, rf = ref
+
+Decoys = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]] | None
+"""Reference peak indices of every decoy window, and the offset each is tested at."""
+
+
+def _decoys(rt: npt.NDArray[np.float64], offset: float, r0: float, r1: float) -> Decoys:
+    """The decoy windows for a segment over reference frames ``[r0, r1]`` (see ``DECOY_OFFSETS``)."""
     first, last = (float(rt[0]), float(rt[-1])) if len(rt) else (0.0, 0.0)
     picked: list[npt.NDArray[np.intp]] = []
     offsets: list[float] = []
@@ -474,14 +521,35 @@ def _chance_rates(
             continue
         picked.append(np.arange(lo, hi))
         offsets.append(offset + d)
-    if not picked:  # a work too short for decoys: assume a high chance rate
-        return np.full(len(_PITCH_SHIFTS), 0.1)
+    if not picked:
+        return None
     # Every decoy window in one pass: a peak in two windows is two entries, as in two separate passes.
-    idx = np.concatenate(picked)
-    at = np.repeat(np.asarray(offsets), [len(p) for p in picked])
-    hits = shift_counts((rt[idx], rf[idx]), query, speed, at)
+    return np.concatenate(picked), np.repeat(np.asarray(offsets), [len(p) for p in picked])
+
+
+def _chance_rates(
+    ref: PeakArrays, query: PeakArrays, speed: float, decoys: Decoys
+) -> npt.NDArray[np.float64]:
+    """Per pitch shift, how often a reference peak meets a query peak at the decoy offsets.
+
+    Tonal music shares a tuning grid, so unrelated recordings agree by chance far more often at
+    whole-semitone shifts than between them: the rate is kept per shift.
+    """
+    if decoys is None:  # a work too short for decoys: assume a high chance rate
+        return np.full(len(_PITCH_SHIFTS), 0.1)
+    idx, at = decoys
+    hits = shift_counts((ref[0][idx], ref[1][idx]), query, speed, at)
     rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (len(idx) + 2), MIN_CHANCE_RATE)
     return rates
+
+
+def _unheld_rate(ref: PeakArrays, query: PeakArrays, speed: float, decoys: Decoys, shift: float) -> float:
+    """How often a reference peak makes an unheld match (``unheld_matches``) at the decoy offsets."""
+    if decoys is None:
+        return 0.1
+    idx, at = decoys
+    hits = int(unheld_matches((ref[0][idx], ref[1][idx]), query, speed, at, shift).sum())
+    return max((hits + 1) / (len(idx) + 2), MIN_CHANCE_RATE)
 
 
 def _run(

@@ -160,7 +160,7 @@ def _points(t: np.ndarray, f: np.ndarray) -> np.ndarray:
     return fa.pack_points(fa.Peaks(t, f, zeros, zeros.astype(np.int32)))
 
 
-def test_a_match_inside_a_tone_the_query_holds_is_not_unheld() -> None:
+def test_a_match_is_unheld_only_outside_a_tone_the_query_holds() -> None:
     # The query holds 2 st throughout; at 20 st an onset at frame 150 rings on after it (reverberation).
     held = np.arange(0.0, 301.0, 6.0)
     ring = np.arange(150.0, 200.0, 6.0)

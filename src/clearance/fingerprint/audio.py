@@ -348,23 +348,28 @@ def unpack_points(points: npt.NDArray[np.uint32]) -> PeakArrays:
     return (p >> np.uint32(10)).astype(np.float64), (p & np.uint32(1023)).astype(np.float64) / _PITCH_CODE
 
 
+def _window_pairs(
+    qt: npt.NDArray[np.float64], at: npt.NDArray[np.float64], lo: float, hi: float
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every ``(i, j)`` with query time ``qt[j]`` (sorted) within ``[at[i] + lo, at[i] + hi]``."""
+    first = np.searchsorted(qt, at + lo, side="left")
+    n = np.searchsorted(qt, at + hi, side="right") - first
+    total = int(n.sum())
+    i = np.repeat(np.arange(len(at)), n)
+    j = np.repeat(first - np.cumsum(n) + n, n) + np.arange(total)
+    return i, j
+
+
 def _shift_pairs(
     ref: PeakArrays, query: PeakArrays, speed: float, offset: float | npt.NDArray[np.float64]
 ) -> npt.NDArray[np.int64]:
     """Distinct ``ref_index * n_shifts + shift_index`` for reference peaks with a query peak on the line
     (``offset`` may be given per reference peak)."""
     rt, rf = ref
-    qt, qf = query
-    mapped = (rt - offset) / speed
-    lo = np.searchsorted(qt, mapped - VERIFY_TIME_TOL, side="left")
-    hi = np.searchsorted(qt, mapped + VERIFY_TIME_TOL, side="right")
-    n = hi - lo
-    total = int(n.sum())
-    if total == 0:
+    ref_idx, q_idx = _window_pairs(query[0], (rt - offset) / speed, -VERIFY_TIME_TOL, VERIFY_TIME_TOL)
+    if len(ref_idx) == 0:
         return np.zeros(0, np.int64)
-    ref_idx = np.repeat(np.arange(len(rt)), n)
-    q_idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
-    d = qf[q_idx] - rf[ref_idx] - _PITCH_SHIFTS[0]
+    d = query[1][q_idx] - rf[ref_idx] - _PITCH_SHIFTS[0]
     j_lo = np.ceil((d - VERIFY_PITCH_TOL) / VERIFY_SHIFT_STEP).astype(np.int64)
     j_hi = np.floor((d + VERIFY_PITCH_TOL) / VERIFY_SHIFT_STEP).astype(np.int64)
     width = int(np.ceil(2 * VERIFY_PITCH_TOL / VERIFY_SHIFT_STEP)) + 1
@@ -380,15 +385,9 @@ def _has_peak(
 ) -> npt.NDArray[np.bool_]:
     """Per point: whether a query peak lies within ``[at + lo, at + hi]`` frames and
     ``VERIFY_PITCH_TOL`` semitones of ``pitch``."""
-    qt, qf = query
-    a = np.searchsorted(qt, at + lo, side="left")
-    n = np.searchsorted(qt, at + hi, side="right") - a
+    idx, q = _window_pairs(query[0], at, lo, hi)
     out = np.zeros(len(at), bool)
-    total = int(n.sum())
-    if total:
-        idx = np.repeat(np.arange(len(at)), n)
-        q = np.repeat(a - np.cumsum(n) + n, n) + np.arange(total)
-        out[idx[np.abs(qf[q] - pitch[idx]) <= VERIFY_PITCH_TOL]] = True
+    out[idx[np.abs(query[1][q] - pitch[idx]) <= VERIFY_PITCH_TOL]] = True
     return out
 
 
@@ -449,7 +448,8 @@ def verify_segment(
     shift = float(_PITCH_SHIFTS[best])
     k_unheld = int(unheld_matches((rt[inside], rf[inside]), (qt, qf), speed, offset, shift).sum())
     chance_unheld = _unheld_rate((rt, rf), (qt, qf), speed, decoys, shift)
-    log10_tail = float(np.log10(max(float(_binom_tail(k_unheld, n, chance_unheld)), 1e-300)))
+    with np.errstate(divide="ignore"):  # a tail that underflows to 0 is floored below, as before
+        log10_tail = float(np.log10(_binom_tail(k_unheld, n, chance_unheld)))
     # Ends: follow the line outwards while the local share of verified peaks stays well above chance.
     q_last = float(qt[-1]) if len(qt) else q1
     reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
@@ -535,21 +535,28 @@ def _chance_rates(
     Tonal music shares a tuning grid, so unrelated recordings agree by chance far more often at
     whole-semitone shifts than between them: the rate is kept per shift.
     """
-    if decoys is None:  # a work too short for decoys: assume a high chance rate
-        return np.full(len(_PITCH_SHIFTS), 0.1)
+    if decoys is None:
+        return np.full(len(_PITCH_SHIFTS), _NO_DECOY_RATE)
     idx, at = decoys
-    hits = shift_counts((ref[0][idx], ref[1][idx]), query, speed, at)
-    rates: npt.NDArray[np.float64] = np.maximum((hits + 1) / (len(idx) + 2), MIN_CHANCE_RATE)
-    return rates
+    return _rate(shift_counts((ref[0][idx], ref[1][idx]), query, speed, at), len(idx))
 
 
 def _unheld_rate(ref: PeakArrays, query: PeakArrays, speed: float, decoys: Decoys, shift: float) -> float:
     """How often a reference peak makes an unheld match (``unheld_matches``) at the decoy offsets."""
     if decoys is None:
-        return 0.1
+        return _NO_DECOY_RATE
     idx, at = decoys
     hits = int(unheld_matches((ref[0][idx], ref[1][idx]), query, speed, at, shift).sum())
-    return max((hits + 1) / (len(idx) + 2), MIN_CHANCE_RATE)
+    return float(_rate(hits, len(idx)))
+
+
+_NO_DECOY_RATE = 0.1  # a work too short for decoys: assume a high chance rate
+
+
+def _rate(hits: npt.NDArray[np.int64] | int, trials: int) -> npt.NDArray[np.float64]:
+    """Chance rate from ``hits`` of ``trials`` decoy tests: smoothed, and at least ``MIN_CHANCE_RATE``."""
+    out: npt.NDArray[np.float64] = np.maximum((hits + 1) / (trials + 2), MIN_CHANCE_RATE)
+    return out
 
 
 def _run(

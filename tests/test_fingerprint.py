@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import signal
@@ -192,3 +194,26 @@ def test_a_held_chord_both_recordings_share_is_not_a_finding() -> None:
         checked = fa.verify_segment(query, ref, seg, 1, params)
         assert checked is not None and checked.evidence["verified_peaks"] >= 15
         assert checked.score < 0.5
+
+
+def test_verification_refits_a_line_the_alignment_got_slightly_wrong() -> None:
+    # Half the work's peaks from 10 s to 17 s, among unrelated ones; the alignment proposes the
+    # right start but 2 % too fast, so the line drifts 5 frames off the copy by the end of the span.
+    params = fa.AudioLandmarks.align
+    fr = fa.FRAME_RATE
+    rng = np.random.default_rng(7)
+    rt, rf = rng.uniform(0, 30 * fr, int(30 * fa.VERIFY_PEAKS_PER_S)), rng.uniform(0, 26, 540)
+    kept = (rt >= 10 * fr) & (rt <= 17 * fr) & (rng.uniform(size=len(rt)) < 0.5)
+    n_other = int(7 * fa.QUERY.peaks_per_s)
+    qt = np.r_[rt[kept] - 10 * fr, rng.uniform(0, 7 * fr, n_other)]
+    qf = np.r_[rf[kept], rng.uniform(0, 26, n_other)]
+    ref, query = _points(rt, rf), _points(qt, qf)
+    proposed = Segment("w", 0.0, 7.0, 10.0, 10.0 + 7.0 * 1.02, 1.02, 0.0, {"log10_search": 8.0})
+    checked = fa.verify_segment(query, ref, proposed, 1, params)
+    assert checked is not None and checked.evidence["refitted"]
+    assert checked.speed == pytest.approx(1.0, abs=0.005)
+    assert checked.ref_start - checked.query_start == pytest.approx(10.0, abs=1.5 / fr)
+    assert checked.score >= 0.5
+    # A line that the peaks already confirm beyond doubt is left as proposed.
+    right = fa.verify_segment(query, ref, replace(proposed, speed=1.0, ref_end=17.0), 1, params)
+    assert right is not None and not right.evidence["refitted"] and right.score == 1.0

@@ -326,6 +326,13 @@ MIN_CHANCE_RATE = 0.01
 HELD_MIN_FRAMES = 8.0
 HELD_MAX_FRAMES = 14.0
 VERIFY_MIN_SHARE = 0.2
+# The alignment's line comes from a few hash anchors and can be off by a few frames or a few per cent in
+# speed (reverberation delays peaks, a short run of anchors fixes the slope poorly), which the verifier's
+# 1.5-frame tolerance does not forgive. A line with some evidence (a tail of 10**REFIT_MIN_LOG10 before
+# the search correction) is therefore re-fitted to the peaks: the best line whose ends lie within
+# REFIT_BAND_FRAMES reference frames of the proposed line's.
+REFIT_MIN_LOG10 = -3.0
+REFIT_BAND_FRAMES = 12
 _RUN_WINDOW = int(VERIFY_PEAKS_PER_S)  # stored reference peaks, about one second
 _PITCH_CODE = 16.0  # pitch stored in 1/16 semitone
 
@@ -424,51 +431,50 @@ def verify_segment(
 ) -> Segment | None:
     """The segment re-scored peak by peak against an empirical chance rate, or ``None``.
 
-    The segment's ends are also re-drawn from the verified peaks: the line is followed outwards
-    while the share of verified peaks stays at ``VERIFY_MIN_SHARE`` or four times chance.
+    The line is re-fitted to the peaks when that finds a better one (see ``REFIT_BAND_FRAMES``), and
+    the segment's ends are re-drawn from the verified peaks: the line is followed outwards while the
+    share of verified peaks stays at ``VERIFY_MIN_SHARE`` or four times chance.
     """
     fr = params.frame_rate
-    qt, qf = unpack_points(query_points)
-    rt, rf = unpack_points(ref_points)
-    speed = segment.speed
-    offset = segment.ref_start * fr - speed * segment.query_start * fr
+    query = unpack_points(query_points)
+    ref = unpack_points(ref_points)
     q0, q1 = segment.query_start * fr, segment.query_end * fr
     # Significance and pitch shift are judged on the proposed span only: the ends drawn below are
     # chosen by looking at the verified peaks, and a span chosen that way would overstate its evidence.
-    inside = (rt >= speed * q0 + offset) & (rt <= speed * q1 + offset)
-    n = int(inside.sum())
-    if n < VERIFY_MIN_POINTS:
+    line = _test_line(ref, query, segment.speed, segment.ref_start * fr - segment.speed * q0, q0, q1)
+    if line is None:
         return None
-    decoys = _decoys(rt, offset, speed * q0 + offset, speed * q1 + offset)
-    chance = _chance_rates((rt, rf), (qt, qf), speed, decoys)
-    counts = shift_counts((rt[inside], rf[inside]), (qt, qf), speed, offset)
-    # The pitch shift is the one whose matches stand out most from chance; the significance is judged
-    # on the matches of that shift outside held tones, against their own rate at the decoys.
-    best = int(np.argmin(_binom_tail(counts, n, chance)))
-    shift = float(_PITCH_SHIFTS[best])
-    k_unheld = int(unheld_matches((rt[inside], rf[inside]), (qt, qf), speed, offset, shift).sum())
-    chance_unheld = _unheld_rate((rt, rf), (qt, qf), speed, decoys, shift)
-    with np.errstate(divide="ignore"):  # a tail that underflows to 0 is floored below, as before
-        log10_tail = float(np.log10(_binom_tail(k_unheld, n, chance_unheld)))
-    # Ends: follow the line outwards while the local share of verified peaks stays well above chance.
-    q_last = float(qt[-1]) if len(qt) else q1
-    reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
-    pairs = _shift_pairs((rt[reach], rf[reach]), (qt, qf), speed, offset)
-    verified = np.zeros(len(reach), bool)
-    verified[distinct(pairs[np.abs(pairs % len(_PITCH_SHIFTS) - best) <= 1] // len(_PITCH_SHIFTS))] = True
-    times = (rt[reach] - offset) / speed
-    bounds = _run(times, verified, q0, q1, max(VERIFY_MIN_SHARE, 4 * float(chance[best])))
-    if bounds is None:
-        return None
-    q0, q1 = bounds
-    k = int(counts[best])
-    plateau = slice(max(0, best - 2), best + 3)  # a peak tolerance of 0.15 st spreads over 3 steps
-    pitch_shift = float(np.average(_PITCH_SHIFTS[plateau], weights=counts[plateau] + 1e-9))
     # The line was chosen among every (work, speed, offset) cell the alignment searched, from these very
     # peaks: the tail is corrected for that whole search, not only for the candidates verified.
     searched = segment.evidence.get("log10_search")
     search = float(searched) if searched is not None else float(np.log10(max(1, trials)))
-    log10_p = log10_tail + float(np.log10(len(_PITCH_SHIFTS))) + search
+    correction = search + float(np.log10(len(_PITCH_SHIFTS))) + _LOG10_2
+    if line.log10_tail <= REFIT_MIN_LOG10 and line.log10_tail + correction > -params.significance_scale:
+        refit = _refit(ref, query, line, q0, q1, params)
+        if refit is not None:
+            # Half the false-alarm budget goes to the proposed lines, half to the re-fitted ones; these
+            # are finer than the alignment's cells, so more of them: as many per cell as the re-fit's
+            # grid (one frame at either end of the span) puts there.
+            finer = float(np.log10(max(1.0, params.offset_bin * params.speed_step * (q1 - q0))))
+            if refit.log10_tail + finer < line.log10_tail:
+                line, correction = refit, correction + finer
+    rt, rf = ref
+    qt = query[0]
+    speed, offset, best = line.speed, line.offset, line.best
+    # Ends: follow the line outwards while the local share of verified peaks stays well above chance.
+    q_last = float(qt[-1]) if len(qt) else q1
+    reach = np.flatnonzero((rt >= offset - 2) & (rt <= speed * q_last + offset + 2))
+    pairs = _shift_pairs((rt[reach], rf[reach]), query, speed, offset)
+    verified = np.zeros(len(reach), bool)
+    verified[distinct(pairs[np.abs(pairs % len(_PITCH_SHIFTS) - best) <= 1] // len(_PITCH_SHIFTS))] = True
+    times = (rt[reach] - offset) / speed
+    bounds = _run(times, verified, q0, q1, max(VERIFY_MIN_SHARE, 4 * float(line.chance[best])))
+    if bounds is None:
+        return None
+    q0, q1 = bounds
+    plateau = slice(max(0, best - 2), best + 3)  # a peak tolerance of 0.15 st spreads over 3 steps
+    pitch_shift = float(np.average(_PITCH_SHIFTS[plateau], weights=line.counts[plateau] + 1e-9))
+    log10_p = line.log10_tail + correction
     if not np.isfinite(log10_p):
         log10_p = -300.0
     score = float(np.clip(-log10_p / params.significance_scale, 0.0, 1.0))
@@ -479,17 +485,117 @@ def verify_segment(
         query_end=round(q1 / fr, 3),
         ref_start=round(max(0.0, speed * q0 + offset) / fr, 3),
         ref_end=round(max(0.0, speed * q1 + offset) / fr, 3),
+        speed=round(speed, 4),
         score=round(score, 4),
         evidence={
             **segment.evidence,
-            "verified_peaks": k,
-            "reference_peaks": n,
-            "unheld_peaks": k_unheld,
-            "chance_rate": round(chance_unheld, 4),
+            "verified_peaks": int(line.counts[best]),
+            "reference_peaks": line.n,
+            "unheld_peaks": line.k_unheld,
+            "chance_rate": round(line.chance_unheld, 4),
             "pitch_shift_st": round(pitch_shift, 2) + 0.0,
+            "refitted": line.refitted,
             "log10_false_alarm": round(log10_p, 2),
         },
     )
+
+
+_LOG10_2 = float(np.log10(2.0))
+
+
+@dataclass(frozen=True)
+class _Line:
+    """The peak-level test of one line ``t_ref = speed * t_query + offset`` (frames) over a span."""
+
+    speed: float
+    offset: float
+    n: int  # reference peaks on the span
+    counts: npt.NDArray[np.int64]  # of them, met by a query peak, per pitch shift
+    chance: npt.NDArray[np.float64]  # the same at the decoys, as a rate per pitch shift
+    best: int  # the pitch shift whose matches stand out most from chance
+    k_unheld: int  # matches at that shift outside held tones
+    chance_unheld: float
+    log10_tail: float  # log10 P(as many unheld matches by chance), before any search correction
+    refitted: bool = False
+
+
+def _test_line(
+    ref: PeakArrays, query: PeakArrays, speed: float, offset: float, q0: float, q1: float
+) -> _Line | None:
+    """The peak-level test of a line over query frames ``[q0, q1]``; ``None`` with too few peaks."""
+    rt, rf = ref
+    r0, r1 = speed * q0 + offset, speed * q1 + offset
+    inside = (rt >= r0) & (rt <= r1)
+    n = int(inside.sum())
+    if n < VERIFY_MIN_POINTS:
+        return None
+    decoys = _decoys(rt, offset, r0, r1)
+    chance = _chance_rates(ref, query, speed, decoys)
+    counts = shift_counts((rt[inside], rf[inside]), query, speed, offset)
+    # The pitch shift is the one whose matches stand out most from chance; the significance is judged
+    # on the matches of that shift outside held tones, against their own rate at the decoys.
+    best = int(np.argmin(_binom_tail(counts, n, chance)))
+    shift = float(_PITCH_SHIFTS[best])
+    k_unheld = int(unheld_matches((rt[inside], rf[inside]), query, speed, offset, shift).sum())
+    chance_unheld = _unheld_rate(ref, query, speed, decoys, shift)
+    with np.errstate(divide="ignore"):  # a tail that underflows to 0 is floored by the caller
+        log10_tail = float(np.log10(_binom_tail(k_unheld, n, chance_unheld)))
+    return _Line(speed, offset, n, counts, chance, best, k_unheld, chance_unheld, log10_tail)
+
+
+def _refit(
+    ref: PeakArrays, query: PeakArrays, line: _Line, q0: float, q1: float, params: AlignParams
+) -> _Line | None:
+    """The line through the most peak matches among those whose ends lie within ``REFIT_BAND_FRAMES``
+    of ``line``'s at ``q0`` and ``q1``, tested; ``None`` where that is ``line`` itself.
+
+    Lines are numbered by their reference-frame deviations ``(a, b)`` from ``line`` at the two ends; a
+    pair of peaks at relative position ``u`` of the span lies on every line with
+    ``|e - a (1 - u) - b u| <= tolerance``, an interval of ``b`` for each ``a``, so each pair adds one
+    interval per ``a`` to a (a, b, pitch shift) histogram instead of a vote per line.
+    """
+    rt, rf = ref
+    qt, qf = query
+    lo, hi = np.searchsorted(qt, q0, side="left"), np.searchsorted(qt, q1, side="right")
+    qt, qf = qt[lo:hi], qf[lo:hi]
+    band = REFIT_BAND_FRAMES
+    tol = VERIFY_TIME_TOL * line.speed
+    length = max(q1 - q0, 1.0)
+    at = line.speed * qt + line.offset
+    qi, ri = _window_pairs(rt, at, -band - tol, band + tol)
+    shift = np.rint((qf[qi] - rf[ri] - _PITCH_SHIFTS[0]) / VERIFY_SHIFT_STEP).astype(np.int64)
+    keep = (shift >= 0) & (shift < len(_PITCH_SHIFTS))
+    qi, ri, shift = qi[keep], ri[keep], shift[keep]
+    if len(qi) < VERIFY_MIN_POINTS:
+        return None
+    e = rt[ri] - at[qi]
+    u = np.maximum((qt[qi] - q0) / length, 1e-6)[:, None]
+    a = np.arange(-band, band + 1)
+    rest = e[:, None] - a[None, :] * (1.0 - u)
+    b_lo = np.clip(np.ceil((rest - tol) / u), -band, band + 1).astype(np.int64) + band
+    b_hi = np.clip(np.floor((rest + tol) / u), -band - 1, band).astype(np.int64) + band + 1
+    ok = b_lo < b_hi
+    n_a, n_b, n_s = len(a), len(a) + 1, len(_PITCH_SHIFTS)
+    cell = (np.arange(n_a)[None, :] * n_b) * n_s + shift[:, None]
+    size = n_a * n_b * n_s
+    starts = np.bincount((cell + b_lo * n_s)[ok], minlength=size)
+    edges = starts - np.bincount((cell + b_hi * n_s)[ok], minlength=size)
+    per_shift = np.cumsum(edges.reshape(n_a, n_b, n_s), axis=1)[:, :-1, :]
+    votes = per_shift.copy()  # a match at shift j also counts at j - 1 and j + 1 (tolerance 0.15 st)
+    votes[:, :, 1:] += per_shift[:, :, :-1]
+    votes[:, :, :-1] += per_shift[:, :, 1:]
+    most = votes.max(axis=2)
+    speeds = line.speed + (a[None, :] - a[:, None]) / length  # [a, b]
+    most[(speeds < params.speed_min) | (speeds > params.speed_max)] = -1
+    # Among lines with as many matches, the one nearest the proposed line.
+    near = np.abs(a)[:, None] + np.abs(a)[None, :]
+    ia, ib = np.unravel_index(int(np.argmax(most * (4 * band + 1) - near)), most.shape)
+    if ia == band and ib == band:
+        return None
+    speed = float(speeds[ia, ib])
+    offset = line.speed * q0 + line.offset + float(a[ia]) - speed * q0
+    refit = _test_line(ref, query, speed, offset, q0, q1)
+    return replace(refit, refitted=True) if refit is not None else None
 
 
 def _binom_tail(

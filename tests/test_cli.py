@@ -14,8 +14,8 @@ from clearance.media import synth
 from tests.conftest import excerpt
 
 
-def run(*args: str, catalog: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CLEARANCE_CATALOG": str(catalog)}
+def run(*args: str, catalog: Path, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLEARANCE_CATALOG": str(catalog), **env_vars}
     return subprocess.run([sys.executable, "-m", "clearance", *args], capture_output=True, text=True, env=env)
 
 
@@ -105,9 +105,12 @@ def test_usage_error_exits_2(tmp_path: Path) -> None:
     assert res.returncode == 2 and "policy" in res.stderr
 
 
-def test_demo_runs(tmp_path: Path) -> None:
-    res = run("demo", "--keep", str(tmp_path / "demo"), "--json", catalog=tmp_path / "unused")
+def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    res = run("demo", "--json", catalog=tmp_path / "unused", TMPDIR=str(scratch))
     assert res.returncode == 0, res.stderr
+    assert not any(scratch.iterdir())  # the temporary catalogue and clip are gone
     report = json.loads(res.stdout)
     titles = {f["title"] for f in report["findings"]}
     assert "Song A" in titles and "Song B" not in titles

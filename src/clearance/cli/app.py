@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -132,15 +133,19 @@ def demo(
     """Build a catalogue from synthesized songs, make an edited clip with two of them, and scan it."""
     from clearance.scan.demo import run_demo
 
-    with (
+    status = (
         err.status("building the demo catalogue and clip ...", spinner="dots") if err.is_terminal else _null()
-    ):
-        result = run_demo(keep)
+    )
+    with tempfile.TemporaryDirectory(prefix="clearance-demo-") as tmp, status:
+        result = run_demo(keep or Path(tmp))
     if as_json:
         print(json.dumps(result.report.to_json_dict(), indent=2))
         return
-    out.print(f"catalogue: {result.catalog_dir}", markup=False, highlight=False)
-    out.print(f"clip:      {result.clip}", markup=False, highlight=False)
+    if keep:
+        out.print(f"catalogue: {result.catalog_dir}", markup=False, highlight=False)
+        out.print(f"clip:      {result.clip}", markup=False, highlight=False)
+    else:
+        out.print("Built in a temporary directory, now removed (--keep DIR keeps the catalogue and clip).")
     out.print(
         "The clip holds: 4 s speech | 10 s of Song A at +4 % speed | 4 s unregistered music | "
         "8 s of Song C under a voice-over."

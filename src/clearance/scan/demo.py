@@ -5,7 +5,6 @@ Everything is made on the spot (no downloads, no user files), so a newcomer sees
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +26,16 @@ class DemoResult:
     expected: list[str]
 
 
-def run_demo(workdir: Path | None = None) -> DemoResult:
-    """Register three songs (two labels), build a clip with edited excerpts of two, and scan it.
+def run_demo(workdir: Path) -> DemoResult:
+    """Register three songs (two labels) in a catalogue under ``workdir``, build a clip with edited
+    excerpts of two, and scan it.
 
     The clip: 4 s of speech, 10 s of "Song A" sped up by 4 %, 4 s of unregistered music, 8 s of
     "Song C" with a voice-over about 14 dB below the music, all written as an MP4 with a moving picture.
     """
     from scipy import signal
 
-    root = workdir or Path(tempfile.mkdtemp(prefix="clearance-demo-"))
+    root = workdir
     media_dir = root / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
     songs = {name: synth.music(seed, 45.0) for name, seed in (("Song A", 11), ("Song B", 12), ("Song C", 13))}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -134,7 +135,9 @@ def demo(
     from clearance.scan.demo import run_demo
 
     status = (
-        err.status("building the demo catalogue and clip ...", spinner="dots") if err.is_terminal else _null()
+        err.status("building the demo catalogue and clip ...", spinner="dots")
+        if err.is_terminal
+        else nullcontext()
     )
     with tempfile.TemporaryDirectory(prefix="clearance-demo-") as tmp, status:
         result = run_demo(keep or Path(tmp))
@@ -151,14 +154,6 @@ def demo(
         "8 s of Song C under a voice-over."
     )
     render_report(result.report)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def render_report(report: ScanReport) -> None:

@@ -35,15 +35,14 @@ def run_demo(workdir: Path) -> DemoResult:
     """
     from scipy import signal
 
-    root = workdir
-    media_dir = root / "media"
+    media_dir = workdir / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
     songs = {name: synth.music(seed, 45.0) for name, seed in (("Song A", 11), ("Song B", 12), ("Song C", 13))}
     paths = {
         name: synth.write_audio(media_dir / f"{name.replace(' ', '_').lower()}.mp3", x)
         for name, x in songs.items()
     }
-    catalog = Catalog.open(root / "catalog", settings=Settings.load())
+    catalog = Catalog.open(workdir / "catalog", settings=Settings.load())
     catalog.register(paths["Song A"], owner="Label One", title="Song A", policy="block")
     catalog.register(paths["Song B"], owner="Label One", title="Song B", policy="review")
     catalog.register(paths["Song C"], owner="Label Two", title="Song C", policy="review")
@@ -54,7 +53,9 @@ def run_demo(workdir: Path) -> DemoResult:
     other = synth.music(99, 4.0)
     c = songs["Song C"][30 * RATE : 38 * RATE] + 0.2 * speech[4 * RATE : 12 * RATE]
     clip_audio = np.concatenate([speech[: 4 * RATE], a_fast, other, c]).astype(np.float32)
-    clip = synth.write_video(root / "generated_clip.mp4", duration_s=len(clip_audio) / RATE, audio=clip_audio)
+    clip = synth.write_video(
+        workdir / "generated_clip.mp4", duration_s=len(clip_audio) / RATE, audio=clip_audio
+    )
     report = scan(catalog, clip)
     catalog.close()
-    return DemoResult(root / "catalog", clip, report, ["Song A", "Song C"])
+    return DemoResult(workdir / "catalog", clip, report, ["Song A", "Song C"])

@@ -38,6 +38,12 @@ def _make(tmp_path: Path, kind: str) -> Path:
         p.mkdir()
     elif kind == "missing":
         p = tmp_path / "missing.mp3"
+    elif kind in {"truncated_jpeg", "truncated_png", "image_named_mp3"}:
+        image = (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)
+        ext = ".png" if kind == "truncated_png" else ".jpg"
+        data = synth.write_image(tmp_path / f"good{ext}", image).read_bytes()
+        p = tmp_path / f"{kind}{'.mp3' if kind == 'image_named_mp3' else ext}"
+        p.write_bytes(data if kind == "image_named_mp3" else data[: len(data) // 2])
     elif kind == "playlist":
         p = tmp_path / "evil.avi"
         p.write_text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
@@ -46,7 +52,18 @@ def _make(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize(
     "kind",
-    ["empty", "text", "random", "truncated_wav", "truncated_header", "directory", "missing", "playlist"],
+    [
+        "empty",
+        "text",
+        "random",
+        "truncated_wav",
+        "truncated_header",
+        "directory",
+        "missing",
+        "playlist",
+        "truncated_jpeg",
+        "truncated_png",
+    ],
 )
 def test_bad_files_raise_input_errors(tmp_path: Path, kind: str) -> None:
     path = _make(tmp_path, kind)
@@ -56,7 +73,9 @@ def test_bad_files_raise_input_errors(tmp_path: Path, kind: str) -> None:
     assert info.value.code in {"input_error", "corrupt_media", "unsupported_media", "limit_exceeded"}
 
 
-@pytest.mark.parametrize("kind", ["empty", "text", "truncated_wav", "silent_video", "playlist"])
+@pytest.mark.parametrize(
+    "kind", ["empty", "text", "truncated_wav", "silent_video", "playlist", "truncated_jpeg", "truncated_png"]
+)
 def test_bad_files_are_not_registered(tmp_path: Path, kind: str) -> None:
     path = _make(tmp_path, kind)
     with Catalog.open(tmp_path / "cat") as cat:
@@ -124,3 +143,8 @@ def test_decode_input_works_inside_a_pool_worker(tmp_path: Path) -> None:
     path = synth.write_audio(tmp_path / "a.flac", synth.music(4, 3.0))
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert abs(pool.apply(_duration_in_worker, (path,)) - 3.0) < 0.1
+
+
+def test_image_with_a_wrong_name_is_read_by_its_content(tmp_path: Path) -> None:
+    media = decode(_make(tmp_path, "image_named_mp3"))
+    assert media.is_image and media.container == "jpeg_pipe" and len(media.frames) == 1

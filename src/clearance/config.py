@@ -25,6 +25,10 @@ class Limits(BaseSettings):
     max_input_bytes: int = Field(4 * 1024**3, gt=0, description="largest file accepted")
     max_duration_s: float = Field(6 * 3600.0, gt=0, description="longest media accepted")
     decode_timeout_s: float = Field(900.0, gt=0, description="wall time for decoding one input")
+    max_video_fps: float = Field(30.0, gt=0, description="pictures per second kept from a video")
+    max_frames: int = Field(
+        100_000, gt=0, description="pictures kept from one video (a long one is sampled more sparsely)"
+    )
     decode_memory_bytes: int = Field(
         4 * 1024**3, gt=0, description="memory the decoder may map beyond its own code, per input"
     )

@@ -1,24 +1,31 @@
-"""Decode an input file once into mono PCM at a fixed rate, within explicit limits.
+"""Decode an input file once into mono PCM at a fixed rate and small luma frames, within explicit limits.
 
 Decision: the file is opened through a Python file object with FFmpeg's protocol whitelist set to
 nothing, and the container format must be on an allow-list. A demuxer that would open further URLs
 (HLS or concat playlists, even hidden inside an AVI) therefore cannot reach the file system or network.
 Decoding, down-mixing and resampling then run inside one FFmpeg filter graph that hands Python large
 blocks: per-frame work in Python costs more than decoding an MP3 frame.
+
+Pictures reach Python only as ``FRAME_SIZE`` x ``FRAME_SIZE`` luma planes made by FFmpeg's scaler:
+every visual signal hashes at that size, and a full-size RGB frame in Python would cost more than
+decoding it. Still images (JPEG, PNG, WebP) are recognised by their magic bytes and opened with
+FFmpeg's single-file ``*_pipe`` demuxers; the ``image2`` demuxer, which reads file-name patterns, is
+never used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.stream import Disposition
 
 from clearance.config import Limits
 from clearance.errors import (
@@ -64,7 +71,18 @@ ALLOWED_FORMATS = frozenset(
     }
 )
 
+# Still images by magic bytes: (prefix, offset of a second marker, marker, demuxer).
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", 0, b"", "jpeg_pipe"),
+    (b"\x89PNG\r\n\x1a\n", 0, b"", "png_pipe"),
+    (b"RIFF", 8, b"WEBP", "webp_pipe"),
+)
+IMAGE_FORMATS = frozenset(f for *_, f in _IMAGE_MAGIC)
+
 _BLOCK_SAMPLES = 16384
+
+FRAME_SIZE = 64
+"""Side of the square luma thumbnails that visual signals read (PDQ works on 64 x 64)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,9 @@ class DecodedMedia:
     """One decoded input: what every signal type reads.
 
     ``audio`` is mono float32 PCM at ``audio_rate`` Hz, empty when the input has no audio track.
+    ``frames`` are ``FRAME_SIZE`` x ``FRAME_SIZE`` luma thumbnails of the pictures at ``frame_times``
+    seconds (at most ``Limits.max_video_fps`` of them per second; empty without a video track);
+    ``is_image`` marks a still image (one frame, no duration).
     """
 
     path: Path
@@ -83,6 +104,11 @@ class DecodedMedia:
     has_video: bool
     audio: npt.NDArray[np.float32]
     audio_rate: int = AUDIO_RATE
+    frames: npt.NDArray[np.uint8] = field(
+        default_factory=lambda: np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8)
+    )
+    frame_times: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    is_image: bool = False
 
 
 def display_name(path: Path | str) -> str:
@@ -163,26 +189,48 @@ def _decode_open(
     fh: BinaryIO, path: Path, name: str, sha: str, size: int, limits: Limits, audio_rate: int
 ) -> DecodedMedia:
     started = time.monotonic()
+    image_format = _image_format(fh)
+    if image_format == "jpeg_pipe":
+        _check_jpeg_complete(fh, name, size)
     try:
-        container = av.open(fh, mode="r", options={"protocol_whitelist": "none"})
+        container = av.open(fh, mode="r", format=image_format, options={"protocol_whitelist": "none"})
     except av.error.FFmpegError as exc:
         raise UnsupportedMediaError(f"{name}: not a recognised media file ({_ffmpeg_reason(exc)})") from exc
     with container:
         fmt = container.format.name
-        if fmt not in ALLOWED_FORMATS:
+        if fmt not in ALLOWED_FORMATS and fmt not in IMAGE_FORMATS:
             raise UnsupportedMediaError(f"{name}: container format {fmt!r} is not accepted")
-        has_video = any(s.type == "video" and s.codec_context is not None for s in container.streams.video)
+        # Cover art in a music file is a video stream too: it is not the input's picture.
+        video = next(
+            (
+                s
+                for s in container.streams.video
+                if s.codec_context is not None and not s.disposition & Disposition.attached_pic
+            ),
+            None,
+        )
         declared_s = container.duration / 1e6 if container.duration and container.duration > 0 else 0.0
+        if image_format is not None:
+            declared_s = 0.0
         if declared_s > limits.max_duration_s:
             raise LimitExceededError(
                 f"{name}: {declared_s:.0f} s is over the {limits.max_duration_s:.0f} s duration limit"
             )
+        frames, times = (
+            _decode_frames(container, video, name, limits, started, declared_s, image_format is not None)
+            if video is not None
+            else (np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8), np.zeros(0, np.float32))
+        )
+        visual = DecodedMedia(
+            path, sha, size, fmt, 0.0, False, video is not None, np.zeros(0, np.float32), audio_rate,
+            frames, times, image_format is not None,
+        )  # fmt: skip
+        if image_format is not None:
+            return visual
         if not container.streams.audio:
-            if not has_video:
+            if video is None:
                 raise UnsupportedMediaError(f"{name}: no audio or video stream")
-            return DecodedMedia(
-                path, sha, size, fmt, declared_s, False, has_video, np.zeros(0, np.float32), audio_rate
-            )
+            return replace(visual, duration_s=declared_s or _frames_span(times, video))
         stream = container.streams.audio[0]
         if stream.codec_context is None or stream.rate is None or stream.rate <= 0:
             raise CorruptMediaError(f"{name}: audio stream has no usable codec parameters")
@@ -195,7 +243,70 @@ def _decode_open(
         raise CorruptMediaError(f"{name}: the audio track holds no samples")
     if declared_s > 1.0 and duration_s < 0.9 * declared_s - 0.5:
         raise CorruptMediaError(f"{name}: truncated (decoded {duration_s:.1f} s of {declared_s:.1f} s)")
-    return DecodedMedia(path, sha, size, fmt, duration_s, True, has_video, pcm, audio_rate)
+    return replace(visual, duration_s=duration_s, has_audio=True, audio=pcm)
+
+
+def _image_format(fh: BinaryIO) -> str | None:
+    """The single-image demuxer for a JPEG, PNG or WebP file (by its magic bytes), else ``None``."""
+    fh.seek(0)
+    head = fh.read(16)
+    fh.seek(0)
+    for prefix, at, marker, demuxer in _IMAGE_MAGIC:
+        if head.startswith(prefix) and head[at : at + len(marker)] == marker:
+            return demuxer
+    return None
+
+
+def _check_jpeg_complete(fh: BinaryIO, name: str, size: int) -> None:
+    """FFmpeg's JPEG decoder conceals a cut-off file as a grey lower part: a complete one ends with the
+    end-of-image marker (some writers append a little padding or metadata after it)."""
+    fh.seek(max(0, size - 1024))
+    tail = fh.read()
+    fh.seek(0)
+    if b"\xff\xd9" not in tail:
+        raise CorruptMediaError(f"{name}: truncated (the JPEG has no end-of-image marker)")
+
+
+def _frames_span(times: npt.NDArray[np.float32], stream: Any) -> float:
+    rate = float(stream.average_rate or 25)
+    return float(times[-1]) + 1.0 / rate if len(times) else 0.0
+
+
+def _decode_frames(
+    container: Any, stream: Any, name: str, limits: Limits, started: float, declared_s: float, still: bool
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """Luma thumbnails of the pictures, at most ``max_video_fps`` a second and ``max_frames`` in all.
+
+    Decision: a long input is sampled more sparsely (``max_frames / duration`` a second) rather than
+    refused or truncated, so the memory a decode holds is bounded by ``max_frames`` thumbnails.
+    """
+    fps = limits.max_video_fps
+    if declared_s > 0:
+        fps = min(fps, limits.max_frames / declared_s)
+    step = 1.0 / fps
+    stream.thread_type = "AUTO"
+    thumbs: list[npt.NDArray[np.uint8]] = []
+    times: list[float] = []
+    next_t = -np.inf
+    rate = float(stream.average_rate or 25)
+    for i, frame in enumerate(container.decode(stream)):
+        t = float(frame.time) if frame.time is not None else i / rate
+        if t + 1e-6 < next_t:
+            continue
+        next_t = max(next_t + step, t) if np.isfinite(next_t) else t + step
+        if len(thumbs) >= limits.max_frames:
+            raise LimitExceededError(f"{name}: more than the {limits.max_frames} frame limit")
+        thumb = frame.reformat(width=FRAME_SIZE, height=FRAME_SIZE, format="gray", interpolation="AREA")
+        thumbs.append(thumb.to_ndarray())
+        times.append(t)
+        if still:
+            break
+        if time.monotonic() - started > limits.decode_timeout_s:
+            raise LimitExceededError(f"{name}: decoding took longer than {limits.decode_timeout_s:.0f} s")
+    if not thumbs:
+        raise CorruptMediaError(f"{name}: the video track holds no pictures")
+    t0 = times[0] if not still else 0.0
+    return np.stack(thumbs).astype(np.uint8, copy=False), np.asarray(times, np.float32) - np.float32(t0)
 
 
 def _reopen_name(fh: BinaryIO, path: Path) -> str:

@@ -31,6 +31,8 @@ from clearance.errors import ClearanceError, CorruptMediaError, LimitExceededErr
 from clearance.media.decode import AUDIO_RATE, DecodedMedia, decode, display_name
 
 _CTX: Any = None
+# The arrays of a DecodedMedia, sent as raw bytes after the rest of its fields.
+_ARRAYS = {"audio": np.float32, "frames": np.uint8, "frame_times": np.float32}
 
 
 def _context() -> Any:
@@ -62,10 +64,11 @@ def _child(
     except MemoryError:
         conn.send(("memory", "", ""))
         return
-    meta = {f.name: getattr(media, f.name) for f in fields(media) if f.name != "audio"}
+    meta = {f.name: getattr(media, f.name) for f in fields(media) if f.name not in _ARRAYS}
     meta["path"] = str(meta["path"])
-    conn.send(("ok", meta, media.audio.size))
-    conn.send_bytes(np.ascontiguousarray(media.audio, np.float32).tobytes())
+    conn.send(("ok", meta, [getattr(media, a).shape for a in _ARRAYS]))
+    for a in _ARRAYS:
+        conn.send_bytes(np.ascontiguousarray(getattr(media, a)).tobytes())
 
 
 def decode_isolated(
@@ -89,11 +92,14 @@ def decode_isolated(
             raise LimitExceededError(f"{name}: decoding took longer than {limits.decode_timeout_s:.0f} s")
         message = parent.recv()
         if message[0] == "ok":
-            _, meta, n = message
-            audio = np.frombuffer(parent.recv_bytes(), np.float32)
-            if audio.size != n:
-                raise CorruptMediaError(f"{name}: the decoder stopped mid-way")
-            return DecodedMedia(audio=audio, **{**meta, "path": path})
+            _, meta, shapes = message
+            arrays: dict[str, Any] = {}
+            for (a, dtype), shape in zip(_ARRAYS.items(), shapes, strict=True):
+                data = np.frombuffer(parent.recv_bytes(), dtype)
+                if data.size != int(np.prod(shape)):
+                    raise CorruptMediaError(f"{name}: the decoder stopped mid-way")
+                arrays[a] = data.reshape(shape)
+            return DecodedMedia(**arrays, **{**meta, "path": path})
         if message[0] == "memory":
             raise LimitExceededError(
                 f"{name}: decoding needs more than the {limits.decode_memory_bytes} byte memory limit"

@@ -144,17 +144,22 @@ _VIDEO_FORMATS: dict[str, tuple[str, str, str]] = {
 def write_video(
     path: Path | str,
     *,
-    duration_s: float,
+    duration_s: float = 0.0,
     audio: FloatArray | None = None,
     rate: int = 44100,
     size: tuple[int, int] = (160, 120),
     fps: int = 15,
     seed: int = 0,
+    frames: npt.NDArray[np.uint8] | None = None,
 ) -> Path:
-    """A clip of moving shapes, with ``audio`` (mono float at ``rate``) as its sound track if given."""
+    """A clip of moving shapes (or ``frames``, ``n x h x w x 3`` RGB), with ``audio`` (mono float at
+    ``rate``) as its sound track if given."""
     path = Path(path)
     fmt, vcodec, acodec = _VIDEO_FORMATS[path.suffix.lower()]
     rng = np.random.default_rng(seed)
+    if frames is not None:
+        size = (frames.shape[2], frames.shape[1])
+        duration_s = len(frames) / fps
     width, height = size
     with av.open(str(path), mode="w", format=fmt) as container:
         vstream = cast(av.video.stream.VideoStream, container.add_stream(vcodec, rate=fps))
@@ -166,11 +171,14 @@ def write_video(
                 container.add_stream(acodec, rate=48000 if acodec == "libopus" else 44100, layout="mono"),
             )
         base = rng.integers(0, 255, 3)
-        for i in range(int(duration_s * fps)):
-            img = np.empty((height, width, 3), np.uint8)
-            img[:] = (base + i * 3) % 255
-            x = int((i * 5) % max(1, width - 30))
-            img[20:50, x : x + 30] = 255 - img[0, 0]
+        for i in range(round(duration_s * fps)):
+            if frames is not None:
+                img = np.ascontiguousarray(frames[i])
+            else:
+                img = np.empty((height, width, 3), np.uint8)
+                img[:] = (base + i * 3) % 255
+                x = int((i * 5) % max(1, width - 30))
+                img[20:50, x : x + 30] = 255 - img[0, 0]
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             for packet in vstream.encode(frame):
                 container.mux(packet)
@@ -179,4 +187,54 @@ def write_video(
         if astream is not None and audio is not None:
             fmt_name = "fltp" if acodec in {"aac", "mp3"} else "flt"
             _encode_audio(container, astream, audio, rate, fmt_name)
+    return path
+
+
+def footage(
+    seed: int, duration_s: float, *, size: tuple[int, int] = (160, 120), fps: int = 15
+) -> npt.NDArray[np.uint8]:
+    """Frames (``n x h x w x 3`` RGB) of textured scenes that pan slowly, cut every 2-4 s."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    n = round(duration_s * fps)
+    out = np.empty((n, height, width, 3), np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    i = 0
+    while i < n:
+        length = int(rng.uniform(2, 4) * fps)
+        k = 0.12 * 160 / width  # up to about three cycles across the frame at any size
+        waves = [
+            (
+                rng.uniform(-k, k),
+                rng.uniform(-k, k),
+                rng.uniform(0, 6.3),
+                rng.uniform(0.3, 1),
+                rng.normal(size=3),
+            )
+            for _ in range(6)
+        ]
+        pan = rng.uniform(-1.5, 1.5, 2) * width / 160
+        for j in range(min(length, n - i)):
+            x, y = xx + pan[0] * j, yy + pan[1] * j
+            img = np.zeros((height, width, 3), np.float32)
+            for kx, ky, phase, amp, colour in waves:
+                img += amp * np.cos(kx * x + ky * y + phase)[:, :, None] * colour[None, None, :]
+            out[i + j] = np.clip(128 + 40 * img, 0, 255).astype(np.uint8)
+        i += length
+    return out
+
+
+def write_image(path: Path | str, image: npt.NDArray[np.uint8]) -> Path:
+    """A still image (``h x w x 3`` RGB) as JPEG, PNG or WebP, by the file's extension."""
+    path = Path(path)
+    codec, pix_fmt = {".jpg": ("mjpeg", "yuvj444p"), ".jpeg": ("mjpeg", "yuvj444p"), ".png": ("png", "rgb24"),
+                      ".webp": ("libwebp", "yuv420p")}[path.suffix.lower()]  # fmt: skip
+    with av.open(str(path), mode="w", format="image2") as container:
+        stream = cast(av.video.stream.VideoStream, container.add_stream(codec, rate=1))
+        stream.height, stream.width = image.shape[:2]
+        stream.pix_fmt = pix_fmt
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
     return path

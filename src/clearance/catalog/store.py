@@ -64,6 +64,7 @@ class FingerprintedWork:
     sha256: str
     prints: dict[str, Fingerprint]
     source_name: str = ""
+    kind: str = "audio"  # audio, video or image
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,11 @@ class Catalog:
             try:
                 media = decode_input(path, limits=self.settings.limits)
                 prints = {n: st.reference(media) for n, st in signals.items() if st.applies_to(media)}
+                prints = {n: fp for n, fp in prints.items() if len(fp.keys) or len(fp.points)}
                 if not prints:
-                    raise InputError(f"{name}: nothing to fingerprint (no audio with sound in it)")
+                    raise InputError(
+                        f"{name}: nothing to fingerprint (no sound and no picture with detail in it)"
+                    )
             except ClearanceError as exc:
                 if strict:
                     raise
@@ -180,6 +184,7 @@ class Catalog:
                 media.sha256,
                 prints,
                 display_name(media.path.name),
+                "image" if media.is_image else "video" if media.has_video else "audio",
             )
             pending.append((work_id, work))
             results.append(Registration(name, "registered", work_id=work_id))
@@ -235,7 +240,7 @@ class Catalog:
                             id=work_id,
                             owner_id=owner_id,
                             title=work.title,
-                            kind="audio",
+                            kind=work.kind,
                             duration_s=work.duration_s,
                             policy=policy,
                             status="active",

@@ -28,7 +28,8 @@ from scipy import special
 
 from clearance._arrays import distinct, sliding_max
 from clearance.fingerprint.base import Fingerprint
-from clearance.match.align import AlignParams, Segment
+from clearance.index.postings import Generation, search
+from clearance.match.align import AlignParams, Segment, align_hits
 from clearance.media.decode import AUDIO_RATE, DecodedMedia
 
 N_FFT = 1024
@@ -706,6 +707,10 @@ class AudioLandmarks:
         peaks = find_peaks(media.audio, QUERY.peaks_per_s)
         h = query_hashes(peaks)
         return Fingerprint(h.keys, h.frames, _n_frames(media), pack_points(peaks))
+
+    def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
+        hits = search(generations, query.keys, query.frames, max_hits)
+        return align_hits(hits, self.align, query_frames=query.n_frames)
 
     def verify(
         self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int

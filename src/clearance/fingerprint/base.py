@@ -1,8 +1,9 @@
 """The plug-in contract every signal type implements, and the registry that finds them.
 
-A signal type turns decoded media into index keys for references and for queries, and says how its
-hits are aligned. The scan pipeline knows signal types only through this protocol. Third-party
-types register through the ``clearance.signal_types`` entry-point group.
+A signal type turns decoded media into what its index stores for references and looks up for
+queries, proposes aligned candidate segments from its index, and verifies them. The scan pipeline
+knows signal types only through this protocol. Third-party types register through the
+``clearance.signal_types`` entry-point group.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from clearance.index.postings import Generation
 from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import DecodedMedia
 
@@ -53,6 +55,11 @@ class SignalType(Protocol):
         """What to look up for a scanned input."""
         ...
 
+    def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
+        """Candidate segments, best first: the query searched in this signal's index generations
+        (spending at most about ``max_hits`` index hits) and its hits aligned."""
+        ...
+
     def verify(
         self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
     ) -> Segment | None:
@@ -74,8 +81,10 @@ def signal_types() -> dict[str, SignalType]:
             cls = ep.load()
             instance = cls()
             _REGISTRY[instance.name] = instance
-        if "audio_landmarks" not in _REGISTRY:  # running from a source tree without metadata
-            from clearance.fingerprint.audio import AudioLandmarks
+        # Running from a source tree without installed metadata: the built-in types all the same.
+        from clearance.fingerprint.audio import AudioLandmarks
+        from clearance.fingerprint.visual import VisualPDQ
 
-            _REGISTRY["audio_landmarks"] = AudioLandmarks()
+        for builtin in (AudioLandmarks(), VisualPDQ()):
+            _REGISTRY.setdefault(builtin.name, builtin)
     return dict(_REGISTRY)

@@ -143,6 +143,35 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     return segments
 
 
+def align_lines(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Segment]:
+    """Candidate segments like :func:`align_hits`, with every work's hits voting on the full grid.
+
+    For signals whose hits are few and rarely by chance (visual hashes under a Hamming radius): no
+    coarse pre-filter, whose cells assume a narrow speed range, stands between a hit and the vote.
+    """
+    if len(hits.work) == 0:
+        return []
+    packed = distinct(
+        (hits.work.astype(np.int64) << 42) | (hits.ref_frame << 21) | np.minimum(hits.query_frame, 2**21 - 1)
+    )
+    work = packed >> 42
+    ref = ((packed >> 21) & (2**21 - 1)).astype(np.float64)
+    query = (packed & (2**21 - 1)).astype(np.float64)
+    ids, starts, sizes = np.unique(work, return_index=True, return_counts=True)
+    speeds = np.arange(params.speed_min, params.speed_max + 1e-9, params.speed_step)
+    segments: list[Segment] = []
+    for w, a, n in zip(ids.tolist(), starts.tolist(), sizes.tolist(), strict=True):
+        r, q = ref[a : a + n], query[a : a + n]
+        if count_distinct(q) < params.min_anchors:
+            continue
+        background = (n, float(r.max() - r.min()))
+        segments.extend(
+            _align_work(hits.work_ids[w], r, q, speeds, params, (len(ids), query_frames), background)
+        )
+    segments.sort(key=lambda s: s.evidence["log10_false_alarm"])
+    return segments
+
+
 _BATCH_MAX_HITS = 512  # works with more strong hits than this vote alone (see ``align_hits``)
 _COARSE_WINDOW = 640  # query frames (~10 s): within it a line at speed 0.88-1.12 drifts < 80 frames
 _COARSE_BIN = 128  # frames of ``ref - query``; two neighbouring bins together hold any such drift

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from clearance.catalog.store import Catalog
 from clearance.fingerprint.base import Fingerprint, SignalType, signal_types
-from clearance.index.postings import Generation, search
-from clearance.match.align import Segment, align_hits
+from clearance.index.postings import Generation
+from clearance.match.align import Segment
 from clearance.media.decode import DecodedMedia, display_name
 from clearance.media.sandbox import decode_input
 from clearance.policy.decide import POLICY_VERSION, decide
@@ -90,8 +90,7 @@ def scan(
         fp = signal.query(media)
         t1 = time.perf_counter()
         generations = catalog.generations(signal.name)  # one listing: verified against what was searched
-        hits = search(generations, fp.keys, fp.frames, catalog.settings.search.max_hits)
-        candidates = align_hits(hits, signal.align, query_frames=fp.n_frames)
+        candidates = signal.propose(generations, fp, catalog.settings.search.max_hits)
         candidates = candidates[: catalog.settings.search.max_verify]
         verified = _verify(generations, signal, fp, candidates)
         t2 = time.perf_counter()
@@ -141,16 +140,17 @@ def _findings(catalog: Catalog, segments: list[tuple[SignalType, Segment]]) -> l
         work = works.get(seg.work_id)
         if work is None or work.status != "active":
             continue  # removed or disabled since the generation was written
+        still = work.kind == "image"
         out.append(
             Finding(
-                kind=signal.kind,
+                kind="image" if still else signal.kind,
                 work_id=work.id,
                 title=work.title,
                 owner=work.owner,
                 query_start=seg.query_start,
                 query_end=seg.query_end,
-                ref_start=seg.ref_start,
-                ref_end=seg.ref_end,
+                ref_start=None if still else seg.ref_start,
+                ref_end=None if still else seg.ref_end,
                 speed=seg.speed,
                 score=seg.score,
                 policy=work.policy,

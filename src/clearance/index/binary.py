@@ -1,0 +1,106 @@
+"""Hamming search over binary codes (PDQ hashes) kept in the postings generations, through FAISS.
+
+A visual signal stores each kept frame as one row of its work's points: the frame's time unit, then
+the code's 32-bit words. The generation files stay the crash-safe, memory-mapped ones of
+:mod:`clearance.index.postings`; the FAISS index over a generation's codes is built from them the
+first time a process searches it and kept for as long as the generation is mapped.
+
+Decision: exact ``IndexBinaryFlat`` (brute-force popcount). Measured for issue 3, it stays the right
+choice up to a few million codes; multi-index hashing gave no speed-up there for 2.5-10x the
+memory, and binary HNSW recalled 19-44 % of planted near-duplicates. ``IndexBinaryIVF`` is the step
+beyond a few million codes.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from clearance.index.postings import Generation, Hits
+
+CODE_BITS = 256
+CODE_WORDS = CODE_BITS // 32
+ROW_WORDS = 1 + CODE_WORDS
+"""One stored row: the time unit, then the code as little-endian 32-bit words."""
+
+
+@dataclass(frozen=True)
+class _Codes:
+    index: faiss.IndexBinaryFlat
+    work: npt.NDArray[np.int64]
+    unit: npt.NDArray[np.int64]
+
+
+_CACHE: weakref.WeakKeyDictionary[Generation, _Codes] = weakref.WeakKeyDictionary()
+
+
+def pack_rows(units: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
+    """Rows ``[unit, code words...]`` flattened into the uint32 points a generation stores."""
+    words = np.ascontiguousarray(codes, np.uint8).view("<u4").reshape(len(codes), CODE_WORDS)
+    rows = np.empty((len(codes), ROW_WORDS), np.uint32)
+    rows[:, 0] = units
+    rows[:, 1:] = words
+    return rows.reshape(-1)
+
+
+def unpack_rows(points: npt.NDArray[np.uint32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """(units, codes as ``n x 32`` bytes) from stored points."""
+    rows = np.asarray(points, np.uint32).reshape(-1, ROW_WORDS)
+    codes = np.ascontiguousarray(rows[:, 1:]).astype("<u4").view(np.uint8).reshape(len(rows), CODE_BITS // 8)
+    return rows[:, 0].astype(np.int64), codes
+
+
+def _codes(gen: Generation) -> _Codes:
+    cached = _CACHE.get(gen)
+    if cached is not None:
+        return cached
+    index = faiss.IndexBinaryFlat(CODE_BITS)
+    works, units = [], []
+    for w in range(len(gen.work_ids)):
+        unit, codes = unpack_rows(gen.points(w))
+        if len(codes):
+            index.add(codes)
+        works.append(np.full(len(unit), w, np.int64))
+        units.append(unit)
+    empty = np.zeros(0, np.int64)
+    built = _Codes(
+        index, np.concatenate(works) if works else empty, np.concatenate(units) if units else empty
+    )
+    _CACHE[gen] = built
+    return built
+
+
+def hamming(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """Bit distances between every code of ``a`` (rows) and every code of ``b`` (columns)."""
+    x = np.unpackbits(np.asarray(a, np.uint8), axis=1).astype(np.int16)
+    y = np.unpackbits(np.asarray(b, np.uint8), axis=1).astype(np.int16)
+    # |x - y| summed = x.(1-y) + (1-x).y, one matrix product each.
+    out: npt.NDArray[np.int64] = (x @ (1 - y).T + (1 - x) @ y.T).astype(np.int64)
+    return out
+
+
+def search(
+    generations: list[Generation], codes: npt.NDArray[np.uint8], units: npt.NDArray[np.int64], radius: int
+) -> Hits:
+    """Every stored code within ``radius`` bits of a query code, as hits (work, reference and query unit)."""
+    codes = np.ascontiguousarray(codes, np.uint8)
+    work_ids: list[str] = []
+    parts: list[tuple[npt.NDArray[np.int64], ...]] = []
+    for gen in generations:
+        built = _codes(gen)
+        if built.index.ntotal and len(codes):
+            # FAISS's binary range search keeps distances strictly below the radius.
+            lims, _dist, rows = built.index.range_search(codes, radius + 1)
+            q = np.repeat(np.arange(len(codes)), np.diff(lims.astype(np.int64)))
+            rows = rows.astype(np.int64)
+            parts.append((built.work[rows] + len(work_ids), built.unit[rows], np.asarray(units, np.int64)[q]))
+        work_ids.extend(gen.work_ids)
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return Hits(work_ids, empty, empty, empty)
+    work, ref, query = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return Hits(work_ids, work, ref, query)

@@ -1,0 +1,158 @@
+"""Video and image matching (issue 3): PDQ frames, FAISS search, line alignment, still images."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clearance import Catalog, scan
+from clearance.fingerprint.visual import VisualPDQ, pdq
+from clearance.index import binary
+from clearance.media import synth
+from clearance.media.decode import decode
+from tests.conftest import SHARED_MEDIA
+
+FPS = 15
+
+
+@pytest.fixture(scope="module")
+def film() -> np.ndarray:
+    return synth.footage(7, 24.0, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def other() -> np.ndarray:
+    return synth.footage(8, 12.0, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def visual_catalog(tmp_path_factory: pytest.TempPathFactory, film: np.ndarray) -> Path:
+    d = tmp_path_factory.mktemp("visual")
+    poster = _poster(9)
+    with Catalog.open(d / "catalog") as cat:
+        cat.register(synth.write_video(d / "film.mp4", frames=film, fps=FPS), owner="Studio B", title="film")
+        cat.register(synth.write_image(d / "poster.png", poster), owner="Studio B", title="poster")
+    np.save(d / "poster.npy", poster)
+    return d
+
+
+def _poster(seed: int) -> np.ndarray:
+    """Key art: coloured blocks over a gradient (320 x 240)."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((240, 320, 3), np.uint8)
+    img[:] = np.linspace(40, 200, 320, dtype=np.uint8)[None, :, None]
+    for _ in range(12):
+        x, y = rng.integers(0, 280), rng.integers(0, 200)
+        img[y : y + rng.integers(20, 120), x : x + rng.integers(20, 160)] = rng.integers(0, 255, 3)
+    return img
+
+
+def _video(findings: list, title: str) -> list:
+    return [f for f in findings if f.title == title and f.kind == "video"]
+
+
+def test_excerpt_inside_unrelated_footage(
+    tmp_path: Path, visual_catalog: Path, film: np.ndarray, other: np.ndarray
+) -> None:
+    clip = np.concatenate([other[: 3 * FPS], film[6 * FPS : 16 * FPS], other[3 * FPS : 6 * FPS]])
+    path = synth.write_video(tmp_path / "clip.mp4", frames=clip, fps=FPS)
+    with Catalog.open(visual_catalog / "catalog") as cat:
+        found = _video(scan(cat, path, record=False).findings, "film")
+    assert len(found) == 1
+    f = found[0]
+    assert abs(f.query_start - 3.0) <= 1.0 and abs(f.query_end - 13.0) <= 1.0
+    assert abs(f.ref_start - 6.0) <= 1.0 and abs(f.ref_end - 16.0) <= 1.0
+    assert abs(f.speed - 1.0) < 0.05
+
+
+def test_flipped_letterboxed_and_faster_copies(
+    tmp_path: Path, visual_catalog: Path, film: np.ndarray, other: np.ndarray
+) -> None:
+    piece = film[4 * FPS : 14 * FPS]
+    flipped = piece[:, :, ::-1]
+    rows = np.linspace(0, piece.shape[1] - 1, piece.shape[1] - 30).round().astype(int)
+    boxed = np.zeros_like(piece)
+    boxed[:, 15:-15] = piece[:, rows]  # letterboxed: squeezed between black bars
+    faster = film[np.round(np.arange(4 * FPS, 19 * FPS, 1.5)).astype(int)]  # 1.5x speed
+    with Catalog.open(visual_catalog / "catalog") as cat:
+        for name, frames, speed in (("flip", flipped, 1.0), ("box", boxed, 1.0), ("fast", faster, 1.5)):
+            clip = np.concatenate([other[: 2 * FPS], frames, other[2 * FPS : 4 * FPS]])
+            path = synth.write_video(tmp_path / f"{name}.mp4", frames=clip, fps=FPS)
+            found = _video(scan(cat, path, record=False).findings, "film")
+            assert found, name
+            assert abs(found[0].ref_start - 4.0) <= 1.0, name
+            assert abs(found[0].speed - speed) < 0.1, name
+
+
+def test_unrelated_footage_gives_no_finding(tmp_path: Path, visual_catalog: Path, other: np.ndarray) -> None:
+    path = synth.write_video(tmp_path / "other.mp4", frames=synth.footage(11, 15.0, fps=FPS), fps=FPS)
+    with Catalog.open(visual_catalog / "catalog") as cat:
+        assert scan(cat, path, record=False).findings == []
+
+
+def test_still_image_in_a_clip_and_as_a_file(tmp_path: Path, visual_catalog: Path, other: np.ndarray) -> None:
+    poster = np.load(visual_catalog / "poster.npy")
+    small = poster[::2, ::2]  # the clip's own size, 160 x 120
+    clip = np.concatenate(
+        [other[: 3 * FPS], np.repeat(small[None], 2 * FPS, axis=0), other[3 * FPS : 6 * FPS]]
+    )
+    path = synth.write_video(tmp_path / "shows_poster.mp4", frames=clip, fps=FPS)
+    jpeg = synth.write_image(tmp_path / "poster_copy.jpg", poster[::2, ::2])  # half size, JPEG
+    with Catalog.open(visual_catalog / "catalog") as cat:
+        in_clip = [f for f in scan(cat, path, record=False).findings if f.title == "poster"]
+        as_file = [f for f in scan(cat, jpeg, record=False).findings if f.title == "poster"]
+        kinds = {w.title: w.kind for w in cat.works()}
+    assert kinds == {"film": "video", "poster": "image"}
+    assert len(in_clip) == 1 and in_clip[0].kind == "image" and in_clip[0].ref_start is None
+    assert abs(in_clip[0].query_start - 3.0) <= 0.5 and abs(in_clip[0].query_end - 5.0) <= 0.5
+    assert len(as_file) == 1 and as_file[0].score >= 0.5
+
+
+def test_hamming_and_rows_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, (5, 32), dtype=np.uint8)
+    units, back = binary.unpack_rows(binary.pack_rows(np.arange(5) * 7, codes))
+    assert np.array_equal(back, codes) and np.array_equal(units, np.arange(5) * 7)
+    flipped = codes.copy()
+    flipped[0, :3] ^= 0xFF
+    d = binary.hamming(flipped, codes)
+    assert d[0, 0] == 24 and d[1, 1] == 0
+    assert d[0, 1] == int(np.unpackbits(flipped[0] ^ codes[1]).sum())
+
+
+def test_flat_frames_are_not_indexed(tmp_path: Path) -> None:
+    black = np.zeros((30, 120, 160, 3), np.uint8)
+    media = decode(synth.write_video(tmp_path / "black.mp4", frames=black, fps=FPS))
+    assert len(VisualPDQ().reference(media).points) == 0
+
+
+@pytest.mark.corpus
+def test_pdq_agrees_with_the_reference_hashes() -> None:
+    """PDQ of the decoder's 64 x 64 luma thumbnail against the hashes the PDQ reference shipped."""
+    folder = SHARED_MEDIA / "images" / "pdq_bridge"
+    if not (folder / "expected_pdq.csv").exists():
+        pytest.skip("shared/media is not here")
+    with open(folder / "expected_pdq.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        codes, _ = pdq(decode(folder / row["file"]).frames)
+        expected = np.frombuffer(bytes.fromhex(row["pdq_hash_hex"]), np.uint8)[None]
+        assert binary.hamming(codes, expected)[0, 0] <= 31, row["file"]  # PDQ's match threshold
+
+
+@pytest.mark.corpus
+def test_pdq_agrees_with_the_vpdq_sample_hashes() -> None:
+    folder = SHARED_MEDIA / "video" / "tmk_chair"
+    sample = folder / "hashes" / "vpdq" / "chair-orig-22-sd-bar.txt"
+    if not sample.exists():
+        pytest.skip("shared/media is not here")
+    media = decode(folder / "chair-orig-22-sd-bar.mp4")
+    codes, _ = pdq(media.frames)
+    rows = [line.split(",") for line in sample.read_text().split() if line.count(",") >= 3]
+    expected = np.stack([np.frombuffer(bytes.fromhex(r[2]), np.uint8) for r in rows])
+    n = min(len(expected), len(codes))
+    d = np.diagonal(binary.hamming(codes[:n], expected[:n]))
+    assert np.median(d) <= 16 and np.mean(d <= 31) >= 0.95

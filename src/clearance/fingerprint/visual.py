@@ -119,23 +119,19 @@ def kept_frames(
     least ``DUPLICATE_BITS`` from the last one kept, and none too flat to hash."""
     kept: list[int] = []
     last_t = -np.inf
-    prev = None
     for i in range(len(codes)):
-        cut = (
-            prev is not None
-            and int(binary.hamming(codes[i : i + 1], codes[prev : prev + 1])[0, 0]) >= CUT_BITS
-        )
-        prev = i
+        cut = i > 0 and _bits(codes[i], codes[i - 1]) >= CUT_BITS
         if quality[i] < MIN_QUALITY or not (cut or times[i] - last_t >= KEEP_EVERY_S):
             continue
-        if (
-            kept
-            and int(binary.hamming(codes[i : i + 1], codes[kept[-1] : kept[-1] + 1])[0, 0]) <= DUPLICATE_BITS
-        ):
+        if kept and _bits(codes[i], codes[kept[-1]]) <= DUPLICATE_BITS:
             continue
         kept.append(i)
         last_t = float(times[i])
     return kept
+
+
+def _bits(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> int:
+    return int(np.unpackbits(a ^ b).sum())
 
 
 class VisualPDQ:

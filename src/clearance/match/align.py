@@ -79,19 +79,10 @@ def align_hits(hits: Hits, params: AlignParams, *, query_frames: int) -> list[Se
     # Scattered chance hits are the bulk of the hits in a large catalogue: a cheap over-estimate of
     # each hit's coarse cell drops most of them before the exact count below.
     dense = _maybe_dense(hits.work, hits.ref_frame, hits.query_frame, params.min_anchors)
-    # One vote per distinct (work, reference frame, query frame): several probes of one triplet, or
-    # several triplets of one anchor, must not count as independent evidence.
-    packed = distinct(
-        (hits.work[dense].astype(np.int64) << 42)
-        | (hits.ref_frame[dense] << 21)
-        | np.minimum(hits.query_frame[dense], 2**21 - 1)
-    )
-    if len(packed) == 0:
+    work, ref_i, query_i = _distinct_hits(hits.work[dense], hits.ref_frame[dense], hits.query_frame[dense])
+    if len(work) == 0:
         return []
-    work = packed >> 42
-    ref_i = (packed >> 21) & (2**21 - 1)
-    query_i = packed & (2**21 - 1)
-    # ``packed`` is sorted, so each work's hits are one contiguous run.
+    # The hits come sorted by work, so each work's hits are one contiguous run.
     ids, starts, sizes = np.unique(work, return_index=True, return_counts=True)
     # The Hough vote uses only the hits that lie in a coarse cell with enough anchors.
     strength = _coarse_strength(work, ref_i, query_i)
@@ -151,12 +142,8 @@ def align_lines(hits: Hits, params: AlignParams, *, query_frames: int) -> list[S
     """
     if len(hits.work) == 0:
         return []
-    packed = distinct(
-        (hits.work.astype(np.int64) << 42) | (hits.ref_frame << 21) | np.minimum(hits.query_frame, 2**21 - 1)
-    )
-    work = packed >> 42
-    ref = ((packed >> 21) & (2**21 - 1)).astype(np.float64)
-    query = (packed & (2**21 - 1)).astype(np.float64)
+    work, ref_i, query_i = _distinct_hits(hits.work, hits.ref_frame, hits.query_frame)
+    ref, query = ref_i.astype(np.float64), query_i.astype(np.float64)
     ids, starts, sizes = np.unique(work, return_index=True, return_counts=True)
     speeds = np.arange(params.speed_min, params.speed_max + 1e-9, params.speed_step)
     segments: list[Segment] = []
@@ -170,6 +157,15 @@ def align_lines(hits: Hits, params: AlignParams, *, query_frames: int) -> list[S
         )
     segments.sort(key=lambda s: s.evidence["log10_false_alarm"])
     return segments
+
+
+def _distinct_hits(
+    work: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], query: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One vote per distinct (work, reference frame, query frame), sorted by work: several probes of
+    one triplet, or several triplets of one anchor, must not count as independent evidence."""
+    packed = distinct((work.astype(np.int64) << 42) | (ref << 21) | np.minimum(query, 2**21 - 1))
+    return packed >> 42, (packed >> 21) & (2**21 - 1), packed & (2**21 - 1)
 
 
 _BATCH_MAX_HITS = 512  # works with more strong hits than this vote alone (see ``align_hits``)

@@ -236,10 +236,15 @@ def verify_segment(
     mapped = speed * q_t + offset
     near = (q_t >= segment.query_start - margin) & (q_t <= segment.query_end + margin)
     near &= (mapped >= -VERIFY_WINDOW_S) & (mapped <= r_t.max() + VERIFY_WINDOW_S)
-    window = np.abs(mapped[near][:, None] - r_t[None, :]) <= VERIFY_WINDOW_S
+    if not near.any():
+        return None
+    # Only reference codes within reach of the mapped span can match: a film's others are not compared.
+    lo, hi = mapped[near].min() - VERIFY_WINDOW_S, mapped[near].max() + VERIFY_WINDOW_S
+    reach = (r_t >= lo) & (r_t <= hi)
+    window = np.abs(mapped[near][:, None] - r_t[reach][None, :]) <= VERIFY_WINDOW_S
     if not window.any():
         return None
-    best = np.where(window, binary.hamming(q_codes[near], r_codes), 10**6).min(axis=1)
+    best = np.where(window, binary.hamming(q_codes[near], r_codes[reach]), 10**6).min(axis=1)
     frames, inverse = np.unique(q_units[near], return_inverse=True)
     frame_best = np.full(len(frames), 10**6)
     np.minimum.at(frame_best, inverse, best)

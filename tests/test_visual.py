@@ -156,3 +156,13 @@ def test_pdq_agrees_with_the_vpdq_sample_hashes() -> None:
     n = min(len(expected), len(codes))
     d = np.diagonal(binary.hamming(codes[:n], expected[:n]))
     assert np.median(d) <= 16 and np.mean(d <= 31) >= 0.95
+
+
+def test_long_video_is_sampled_within_the_frame_limit(tmp_path: Path, film: np.ndarray) -> None:
+    from clearance import Limits
+
+    path = synth.write_video(tmp_path / "long.mp4", frames=film, fps=FPS)
+    media = decode(path, limits=Limits(max_frames=48))
+    assert 40 <= len(media.frames) <= 48  # about 2 a second over 24 s, never more than the limit
+    assert media.frame_times[-1] > 20.0
+    assert len(decode(path, limits=Limits(max_video_fps=5)).frames) <= 5 * 24 + 1

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from clearance import Catalog, scan
-from clearance.fingerprint.visual import VisualPDQ, pdq
+from clearance.fingerprint.visual import VisualPDQ, nearest_hits, pdq
 from clearance.index import binary
+from clearance.index.postings import Hits
 from clearance.media import synth
 from clearance.media.decode import decode
 from tests.conftest import SHARED_MEDIA
@@ -166,3 +167,40 @@ def test_long_video_is_sampled_within_the_frame_limit(tmp_path: Path, film: np.n
     assert 40 <= len(media.frames) <= 48  # about 2 a second over 24 s, never more than the limit
     assert media.frame_times[-1] > 20.0
     assert len(decode(path, limits=Limits(max_video_fps=5)).frames) <= 5 * 24 + 1
+
+
+def _static_shot(seconds: float) -> np.ndarray:
+    """A fixed camera on a textured wall, with one walker crossing it slowly (a CCTV-like shot)."""
+    rng = np.random.default_rng(21)
+    wall = np.kron(rng.integers(40, 220, (12, 16, 3)), np.ones((10, 10, 1))).astype(np.uint8)
+    frames = np.repeat(wall[None], round(seconds * FPS), axis=0)
+    for i in range(len(frames)):
+        x = 40 + int(i / len(frames) * 60)
+        frames[i, 40:90, x : x + 16] = (20, 20, 30)
+    return frames
+
+
+def test_static_shot_is_localised(tmp_path: Path, other: np.ndarray) -> None:
+    """Every frame of a static shot lies within the match radius of every other, so the offset must
+    come from the nearest reference frames (the walker's position), not from the vote count alone."""
+    shot = _static_shot(20.0)
+    with Catalog.open(tmp_path / "catalog") as cat:
+        cat.register(synth.write_video(tmp_path / "cctv.mp4", frames=shot, fps=FPS), owner="o", title="cctv")
+        clip = np.concatenate([other[: 3 * FPS], shot[9 * FPS : 15 * FPS], other[3 * FPS : 6 * FPS]])
+        report = scan(cat, synth.write_video(tmp_path / "q.mp4", frames=clip, fps=FPS), record=False)
+    found = _video(report.findings, "cctv")
+    assert found, report.findings
+    best = max(found, key=lambda f: f.score)
+    assert best.ref_start is not None
+    assert abs(best.ref_start - (9.0 + best.query_start - 3.0)) <= 1.0
+    assert abs(best.query_start - 3.0) <= 1.0 and abs(best.query_end - 9.0) <= 1.0
+
+
+def test_nearest_hits_keeps_each_query_frames_closest() -> None:
+    hits = Hits(["a", "b"], np.array([0, 0, 0, 1, 0]), np.array([5, 6, 7, 5, 9]), np.array([1, 1, 1, 1, 2]))
+    kept = nearest_hits(hits, np.array([40, 30, 55, 70, 79]), slack=12)
+    # Query frame 1 on work 0: 30 is nearest, 40 within 12 of it, 55 not; work 1 and frame 2 alone.
+    rows = zip(kept.work.tolist(), kept.ref_frame.tolist(), kept.query_frame.tolist(), strict=True)
+    assert sorted(rows) == [
+        (0, 5, 1), (0, 6, 1), (0, 9, 2), (1, 5, 1),
+    ]  # fmt: skip

@@ -85,8 +85,9 @@ def hamming(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[n
 
 def search(
     generations: list[Generation], codes: npt.NDArray[np.uint8], units: npt.NDArray[np.int64], radius: int
-) -> Hits:
-    """Every stored code within ``radius`` bits of a query code, as hits (work, reference and query unit)."""
+) -> tuple[Hits, npt.NDArray[np.int64]]:
+    """Every stored code within ``radius`` bits of a query code, as hits (work, reference and query
+    unit) and their distances in bits."""
     codes = np.ascontiguousarray(codes, np.uint8)
     work_ids: list[str] = []
     parts: list[tuple[npt.NDArray[np.int64], ...]] = []
@@ -94,13 +95,20 @@ def search(
         built = _codes(gen)
         if built.index.ntotal and len(codes):
             # FAISS's binary range search keeps distances strictly below the radius.
-            lims, _dist, rows = built.index.range_search(codes, radius + 1)
+            lims, dist, rows = built.index.range_search(codes, radius + 1)
             q = np.repeat(np.arange(len(codes)), np.diff(lims.astype(np.int64)))
             rows = rows.astype(np.int64)
-            parts.append((built.work[rows] + len(work_ids), built.unit[rows], np.asarray(units, np.int64)[q]))
+            parts.append(
+                (
+                    built.work[rows] + len(work_ids),
+                    built.unit[rows],
+                    np.asarray(units, np.int64)[q],
+                    dist.astype(np.int64),
+                )
+            )
         work_ids.extend(gen.work_ids)
     if not parts:
         empty = np.zeros(0, np.int64)
-        return Hits(work_ids, empty, empty, empty)
-    work, ref, query = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    return Hits(work_ids, work, ref, query)
+        return Hits(work_ids, empty, empty, empty), empty
+    work, ref, query, bits = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    return Hits(work_ids, work, ref, query), bits

@@ -17,9 +17,7 @@ queries whatever ``--jobs`` is.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -27,10 +25,8 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +35,9 @@ import numpy as np
 import scipy.signal
 from rich.progress import Progress
 
-from benchmarks import corpus, edits
+from benchmarks import corpus, edits, report
 from benchmarks.peers import PEER_RATE, Audfprint, Chromaprint
-from benchmarks.report import write_section
+from benchmarks.report import pool_map, wilson_low, write_section
 from clearance import Catalog, Settings, decode, scan
 from clearance.fingerprint.audio import AudioLandmarks, find_peaks, shift_counts
 from clearance.media import synth
@@ -221,23 +217,6 @@ def _specs(seed: int, n_queries: int, n_nomatch: int) -> list[tuple[int, str, fl
     return specs + [(seed, "", 10.0, i) for i in range(n_nomatch)]
 
 
-def _pool_map(specs: list[tuple[int, str, float, int]], jobs: int) -> list[Record]:
-    out: list[Record] = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task("queries (clearance and peers)", total=len(specs))
-        if jobs <= 1:
-            results: Iterable[Record] = map(_query, specs)
-            for r in results:
-                out.append(r)
-                progress.advance(task)
-        else:
-            with get_context("fork").Pool(jobs) as pool:
-                for r in pool.imap_unordered(_query, specs, chunksize=4):
-                    out.append(r)
-                    progress.advance(task)
-    return out
-
-
 def _peer_threshold(nomatch: list[Record], label: str) -> float:
     """The lowest score above which at most ``NOMATCH_GOAL`` of the music and speech no-match
     queries lie. Silence and steady noise are left out: Chromaprint's items for them repeat one
@@ -314,16 +293,6 @@ def evaluate(records: list[Record], pcm8: dict[str, np.ndarray], labels: list[st
     }
 
 
-def wilson_low(k: int, n: int, z: float = 1.96) -> float:
-    """Lower end of the 95 % Wilson interval of a proportion, in percent."""
-    if n == 0:
-        return 0.0
-    p = k / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return 100 * (centre - spread) / (1 + z * z / n)
-
-
 def run(
     media: Path,
     n_queries: int,
@@ -364,7 +333,7 @@ def run(
         speech=np.concatenate([_load(p) for p in c.holdout_speech]),
         peers=peers,
     )
-    records = _pool_map(_specs(seed, n_queries, n_nomatch), jobs)
+    records = pool_map(_query, _specs(seed, n_queries, n_nomatch), jobs, "queries (clearance and peers)")
     _STATE.clear()
     if records_out is not None:
         records_out.write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
@@ -511,17 +480,8 @@ def render(res: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media"
-    )
-    parser.add_argument("--queries", type=int, default=100, help="queries per edit and length")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--nomatch", type=int, default=3000, help="no-match queries")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser = report.parser(__doc__, 100, "queries per edit and length", 3000)
     parser.add_argument("--no-debian", action="store_true", help="shared/media only (a quick run)")
-    parser.add_argument("--records", type=Path, default=None, help="write every query's outcome (JSON)")
-    parser.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
     args = parser.parse_args()
     if not (args.media / "audio").is_dir():
         raise SystemExit(f"no corpus at {args.media}: pass --media")

@@ -17,7 +17,6 @@ query is made from its own seed (run seed, edit, number), so a run gives the sam
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -27,11 +26,10 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from fractions import Fraction
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, cast
 
@@ -40,8 +38,9 @@ import numpy as np
 from PIL import Image
 from rich.progress import Progress
 
+from benchmarks import report
 from benchmarks import video_edits as edits
-from benchmarks.report import write_section
+from benchmarks.report import pool_map, wilson_low, write_section
 from clearance import Catalog, Settings, decode, scan
 from clearance.fingerprint.visual import VisualPDQ
 
@@ -368,23 +367,6 @@ def _specs(seed: int, n_queries: int, n_nomatch: int) -> list[tuple[int, str, in
     return specs + [(seed, "", i) for i in range(n_nomatch)]
 
 
-def _pool_map(specs: list[tuple[int, str, int]], jobs: int) -> list[Record]:
-    out: list[Record] = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task("queries (make, encode, scan)", total=len(specs))
-        if jobs <= 1:
-            results: Iterable[Record] = map(_query, specs)
-            for r in results:
-                out.append(r)
-                progress.advance(task)
-        else:
-            with get_context("fork").Pool(jobs) as pool:
-                for r in pool.imap_unordered(_query, specs, chunksize=2):
-                    out.append(r)
-                    progress.advance(task)
-    return out
-
-
 # -- metrics ---------------------------------------------------------------------------------------
 
 
@@ -457,15 +439,6 @@ def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = max(a[1], b[1]) - min(a[0], b[0])
     return inter / union if union > 0 else 0.0
-
-
-def wilson_low(k: int, n: int, z: float = 1.96) -> float:
-    if n == 0:
-        return 0.0
-    p = k / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return 100 * (centre - spread) / (1 + z * z / n)
 
 
 def evaluate(records: list[Record], threshold: float) -> dict[str, Any]:
@@ -610,7 +583,7 @@ def run(
         images=images,
     )
     threshold = Settings().audio_min_score
-    records = _pool_map(_specs(seed, n_queries, n_nomatch), jobs)
+    records = pool_map(_query, _specs(seed, n_queries, n_nomatch), jobs, "queries (make, encode, scan)", 2)
     if records_out is not None:
         records_out.write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
     res = evaluate(records, threshold)
@@ -709,16 +682,7 @@ def render(res: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media"
-    )
-    parser.add_argument("--queries", type=int, default=40, help="queries per edit")
-    parser.add_argument("--nomatch", type=int, default=1000, help="no-match queries")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
-    parser.add_argument("--records", type=Path, default=None, help="write every query's outcome (JSON)")
-    parser.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
+    parser = report.parser(__doc__, 40, "queries per edit", 1000)
     args = parser.parse_args()
     if not (args.media / "video").is_dir():
         raise SystemExit(f"no corpus at {args.media}: pass --media")

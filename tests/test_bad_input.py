@@ -95,6 +95,21 @@ def test_size_and_duration_limits(tmp_path: Path) -> None:
         cat.register(path, owner="o")
 
 
+def test_huge_pictures_are_refused(tmp_path: Path) -> None:
+    """A picture over ``max_pixels`` (a decompression bomb, a 16K frame) is refused before its
+    pixels are decoded, in a video and in a still, and nothing is registered."""
+    image = synth.write_image(tmp_path / "poster.png", np.zeros((600, 800, 3), np.uint8) + 90)
+    video = synth.write_video(tmp_path / "film.mp4", duration_s=1.0, size=(320, 240))
+    limits = Limits(max_pixels=50_000)  # the video is 320x240 = 76,800, the image 480,000
+    for path in (image, video):
+        with pytest.raises(LimitExceededError, match="pixel limit"):
+            decode(path, limits=limits)
+    with Catalog.open(tmp_path / "cat", settings=Settings(limits=limits)) as cat:
+        with pytest.raises(LimitExceededError):
+            cat.register([image, video], owner="o")
+        assert cat.works() == []
+
+
 def test_wrongly_named_file_is_decoded_by_content(tmp_path: Path) -> None:
     real = synth.write_audio(tmp_path / "x.flac", synth.music(3, 3.0))
     misnamed = tmp_path / "actually_flac.mp4"

@@ -29,6 +29,9 @@ class Limits(BaseSettings):
     max_frames: int = Field(
         100_000, gt=0, description="pictures kept from one video (a long one is sampled more sparsely)"
     )
+    max_pixels: int = Field(
+        36_000_000, gt=0, description="largest picture accepted, in pixels (8K UHD is 33.2 million)"
+    )
     decode_memory_bytes: int = Field(
         4 * 1024**3, gt=0, description="memory the decoder may map beyond its own code, per input"
     )

@@ -289,7 +289,9 @@ def _decode_frames(
     times: list[float] = []
     next_t = -np.inf
     rate = float(stream.average_rate or 25)
+    _check_pixels(stream.codec_context.width, stream.codec_context.height, name, limits)
     for i, frame in enumerate(container.decode(stream)):
+        _check_pixels(frame.width, frame.height, name, limits)  # the size may change mid-stream
         t = float(frame.time) if frame.time is not None else i / rate
         if t + 1e-6 < next_t:
             continue
@@ -307,6 +309,13 @@ def _decode_frames(
         raise CorruptMediaError(f"{name}: the video track holds no pictures")
     t0 = times[0] if not still else 0.0
     return np.stack(thumbs).astype(np.uint8, copy=False), np.asarray(times, np.float32) - np.float32(t0)
+
+
+def _check_pixels(width: int, height: int, name: str, limits: Limits) -> None:
+    if width * height > limits.max_pixels:
+        raise LimitExceededError(
+            f"{name}: a {width}x{height} picture is over the {limits.max_pixels} pixel limit"
+        )
 
 
 def _reopen_name(fh: BinaryIO, path: Path) -> str:

@@ -532,9 +532,9 @@ def speed(files: list[Path]) -> dict[str, float]:
                 seconds += float(c.duration or 0) / 1e6
             for key, fn in (
                 ("plain", lambda p=path: plain(p)),
-                ("decode", lambda p=path: decode(p, settings=settings)),
-                ("query", lambda p=path: sig.query(decode(p, settings=settings))),
-                ("reference", lambda p=path: sig.reference(decode(p, settings=settings))),
+                ("decode", lambda p=path: decode(p, limits=settings.limits)),
+                ("query", lambda p=path: sig.query(decode(p, limits=settings.limits))),
+                ("reference", lambda p=path: sig.reference(decode(p, limits=settings.limits))),
             ):
                 t = time.perf_counter()
                 fn()
@@ -546,7 +546,14 @@ def speed(files: list[Path]) -> dict[str, float]:
 
 
 def run(
-    media: Path, n_queries: int, n_nomatch: int, seed: int, jobs: int, workdir: Path, records_out: Path | None
+    media: Path,
+    n_queries: int,
+    n_nomatch: int,
+    seed: int,
+    jobs: int,
+    workdir: Path,
+    records_out: Path | None,
+    reuse: Path | None = None,
 ) -> dict[str, Any]:
     holdout = [media / p for p in HOLDOUT]
     skip = {media / p for p in REAL_COPIES} | set(holdout)
@@ -583,7 +590,13 @@ def run(
         images=images,
     )
     threshold = Settings().audio_min_score
-    records = pool_map(_query, _specs(seed, n_queries, n_nomatch), jobs, "queries (make, encode, scan)", 2)
+    if reuse is not None:
+        # The outcomes of an earlier run (``--records``) of the same build, seed and counts.
+        records = [Record(**r) for r in json.loads(reuse.read_text(encoding="utf-8"))]
+    else:
+        records = pool_map(
+            _query, _specs(seed, n_queries, n_nomatch), jobs, "queries (make, encode, scan)", 2
+        )
     if records_out is not None:
         records_out.write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
     res = evaluate(records, threshold)
@@ -683,11 +696,16 @@ def render(res: dict[str, Any], command: str) -> str:
 
 def main() -> None:
     parser = report.parser(__doc__, 40, "queries per edit", 1000)
+    parser.add_argument(
+        "--reuse", type=Path, default=None, help="score the outcomes saved by an earlier run's --records"
+    )
     args = parser.parse_args()
     if not (args.media / "video").is_dir():
         raise SystemExit(f"no corpus at {args.media}: pass --media")
     with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
-        res = run(args.media, args.queries, args.nomatch, args.seed, args.jobs, Path(tmp), args.records)
+        res = run(
+            args.media, args.queries, args.nomatch, args.seed, args.jobs, Path(tmp), args.records, args.reuse
+        )
     command = (
         f"python -m benchmarks.video --queries {args.queries} --nomatch {args.nomatch} --seed {args.seed} "
         f"--jobs {args.jobs}"

@@ -6,7 +6,9 @@ import multiprocessing
 import os
 import signal
 from pathlib import Path
+from typing import cast
 
+import av
 import numpy as np
 import pytest
 
@@ -44,10 +46,37 @@ def _make(tmp_path: Path, kind: str) -> Path:
         data = synth.write_image(tmp_path / f"good{ext}", image).read_bytes()
         p = tmp_path / f"{kind}{'.mp3' if kind == 'image_named_mp3' else ext}"
         p.write_bytes(data if kind == "image_named_mp3" else data[: len(data) // 2])
+    elif kind in {"truncated_video", "garbled_video"}:
+        # faststart: the index comes first, so a cut-off file still opens and decodes short
+        video = _faststart_video(tmp_path / "whole.mp4")
+        data = bytearray(video.read_bytes())
+        p = tmp_path / f"{kind}.mp4"
+        if kind == "truncated_video":
+            del data[len(data) * 2 // 3 :]
+        else:
+            at = data.find(b"mdat") + 100
+            data[at : at + 3000] = np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes()
+        p.write_bytes(bytes(data))
+    elif kind == "zero_frame_video":
+        p = tmp_path / "zero_frames.mp4"
+        with av.open(str(p), mode="w") as container:
+            stream = cast(av.video.stream.VideoStream, container.add_stream("libx264", rate=15))
+            stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+            container.start_encoding()
     elif kind == "playlist":
         p = tmp_path / "evil.avi"
         p.write_text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
     return p
+
+
+def _faststart_video(path: Path) -> Path:
+    with av.open(str(path), mode="w", options={"movflags": "faststart"}) as container:
+        stream = cast(av.video.stream.VideoStream, container.add_stream("libx264", rate=15))
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for img in synth.footage(1, 6.0):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
 
 
 @pytest.mark.parametrize(
@@ -63,6 +92,9 @@ def _make(tmp_path: Path, kind: str) -> Path:
         "playlist",
         "truncated_jpeg",
         "truncated_png",
+        "truncated_video",
+        "garbled_video",
+        "zero_frame_video",
     ],
 )
 def test_bad_files_raise_input_errors(tmp_path: Path, kind: str) -> None:
@@ -71,10 +103,24 @@ def test_bad_files_raise_input_errors(tmp_path: Path, kind: str) -> None:
         decode(path)
     assert "\n" not in str(info.value)
     assert info.value.code in {"input_error", "corrupt_media", "unsupported_media", "limit_exceeded"}
+    if kind == "truncated_video":
+        assert "truncated" in str(info.value)
 
 
 @pytest.mark.parametrize(
-    "kind", ["empty", "text", "truncated_wav", "silent_video", "playlist", "truncated_jpeg", "truncated_png"]
+    "kind",
+    [
+        "empty",
+        "text",
+        "truncated_wav",
+        "silent_video",
+        "playlist",
+        "truncated_jpeg",
+        "truncated_png",
+        "truncated_video",
+        "garbled_video",
+        "zero_frame_video",
+    ],
 )
 def test_bad_files_are_not_registered(tmp_path: Path, kind: str) -> None:
     path = _make(tmp_path, kind)

@@ -307,6 +307,12 @@ def _decode_frames(
             raise LimitExceededError(f"{name}: decoding took longer than {limits.decode_timeout_s:.0f} s")
     if not thumbs:
         raise CorruptMediaError(f"{name}: the video track holds no pictures")
+    # A file cut short after its index (an MP4 written with faststart) decodes silently to fewer
+    # pictures than its video track declares; audio has the same check in _decode_open.
+    track_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+    span_s = times[-1] - times[0] + 1.0 / rate
+    if not still and track_s > 1.0 and span_s < 0.9 * track_s - 0.5:
+        raise CorruptMediaError(f"{name}: truncated (decoded {span_s:.1f} s of a {track_s:.1f} s video)")
     t0 = times[0] if not still else 0.0
     return np.stack(thumbs).astype(np.uint8, copy=False), np.asarray(times, np.float32) - np.float32(t0)
 

@@ -14,7 +14,7 @@ from clearance.index import binary
 from clearance.index.postings import Hits
 from clearance.media import synth
 from clearance.media.decode import decode
-from tests.conftest import SHARED_MEDIA
+from tests.conftest import RATE, SHARED_MEDIA, excerpt
 
 FPS = 15
 
@@ -204,3 +204,29 @@ def test_nearest_hits_keeps_each_query_frames_closest() -> None:
     assert sorted(rows) == [
         (0, 5, 1), (0, 6, 1), (0, 9, 2), (1, 5, 1),
     ]  # fmt: skip
+
+
+def test_picture_and_sound_are_matched_each_on_its_own(
+    tmp_path: Path, film: np.ndarray, other: np.ndarray
+) -> None:
+    """A registered film's picture and sound are both fingerprinted; a clip that shows the film over
+    a registered song gives a video finding for the film and an audio finding for the song, and a
+    clip with both of the film's tracks gives one finding of each kind for the film."""
+    sound, song = synth.music(21, len(film) / FPS), synth.music(22, 20.0)
+    film_path = synth.write_video(tmp_path / "film.mp4", frames=film, fps=FPS, audio=sound, rate=RATE)
+    with Catalog.open(tmp_path / "catalog") as cat:
+        cat.register(film_path, owner="Studio B", title="film")
+        cat.register(synth.write_audio(tmp_path / "song.flac", song), owner="Label A", title="song")
+        picture = np.concatenate([other[: 2 * FPS], film[6 * FPS : 16 * FPS], other[2 * FPS : 4 * FPS]])
+        pause = np.zeros(2 * RATE, np.float32)
+        over_song = np.concatenate([pause, excerpt(song, 5.0, 10.0), pause])
+        own_sound = np.concatenate([pause, excerpt(sound, 6.0, 10.0), pause])
+        found = {}
+        for name, audio in (("over_song", over_song), ("own_sound", own_sound)):
+            clip = synth.write_video(tmp_path / f"{name}.mp4", frames=picture, fps=FPS, audio=audio)
+            found[name] = {(f.kind, f.title): f for f in scan(cat, clip, record=False).findings}
+    assert set(found["over_song"]) == {("video", "film"), ("audio", "song")}
+    assert set(found["own_sound"]) == {("video", "film"), ("audio", "film")}
+    assert abs(found["over_song"]["audio", "song"].ref_start - 5.0) <= 0.5
+    for f in (found["over_song"]["video", "film"], *found["own_sound"].values()):
+        assert abs(f.query_start - 2.0) <= 1.0 and abs(f.ref_start - 6.0) <= 1.0, f.kind

@@ -230,3 +230,26 @@ def test_picture_and_sound_are_matched_each_on_its_own(
     assert abs(found["over_song"]["audio", "song"].ref_start - 5.0) <= 0.5
     for f in (found["over_song"]["video", "film"], *found["own_sound"].values()):
         assert abs(f.query_start - 2.0) <= 1.0 and abs(f.ref_start - 6.0) <= 1.0, f.kind
+
+
+def test_side_by_side_and_grid_layouts(
+    tmp_path: Path, visual_catalog: Path, film: np.ndarray, other: np.ndarray
+) -> None:
+    """The film shown in one cell of a side-by-side, a stacked or a 2 x 2 layout beside unrelated
+    footage is found, with its span on both axes."""
+    piece, filler = film[5 * FPS : 13 * FPS], other[: 8 * FPS]
+    flipped = filler[:, ::-1, ::-1]  # unrelated footage in the other cells
+    layouts = {
+        "beside": np.concatenate([filler, piece], axis=2),
+        "stacked": np.concatenate([piece, filler, flipped], axis=1),
+        "grid": np.concatenate(
+            [np.concatenate([filler, flipped], axis=2), np.concatenate([flipped[:, ::-1], piece], axis=2)],
+            axis=1,
+        ),
+    }
+    with Catalog.open(visual_catalog / "catalog") as cat:
+        for name, frames in layouts.items():
+            path = synth.write_video(tmp_path / f"{name}.mp4", frames=frames, fps=FPS)
+            found = _video(scan(cat, path, record=False).findings, "film")
+            assert len(found) == 1, name
+            assert abs(found[0].ref_start - 5.0) <= 1.0 and abs(found[0].ref_end - 13.0) <= 1.0, name

@@ -1,11 +1,16 @@
 """Visual fingerprints: per-frame PDQ hashes, sparse on the reference side, dense on the query side.
 
 A registered video keeps about one frame a second (the first of each second and every scene cut,
-less any frame within ``DUPLICATE_BITS`` of the last one kept), each as its PDQ hash and the hash of
-its centre crop. A scanned clip hashes every frame it has (up to ``Limits.max_video_fps``), each in
-its eight dihedral variants (flips and rotations by 90 degrees) and, when it has dark borders (a
-letterbox), once more with them trimmed. Dense against sparse: whatever the frame phase, some query
-frame lies near each kept reference frame, so a partial copy is not missed between samples.
+less any frame within ``DUPLICATE_BITS`` of the last one kept), each as its PDQ hash, the hash of
+its centre crop and, when it has dark bars, the hash of what lies inside them. A scanned clip hashes
+every frame it has (up to ``Limits.max_video_fps``), each in its eight dihedral variants (flips and
+rotations by 90 degrees) and, when it has dark borders (a letterbox), once more with them trimmed.
+Dense against sparse: whatever the frame phase, some query frame lies near each kept reference
+frame, so a partial copy is not missed between samples.
+
+Second stage: ``LAYOUT_FPS`` times a second the clip's frame is also cut into the cells of the
+side-by-side, stacked and 2 x 2 layouts (``LAYOUTS``) and each cell hashed on its own, so a work
+shown beside other footage is found although no global hash of the frame comes near it.
 
 Hashes within ``MATCH_BITS`` of each other are hits (FAISS, :mod:`clearance.index.binary`); the hits
 vote for lines ``t_ref = speed * t_query + offset`` with speed in [0.5, 2] (:func:`align_lines`);
@@ -45,6 +50,9 @@ CUT_BITS = 64  # a frame this far from the previous one starts a new shot: kept 
 KEEP_EVERY_S = 1.0
 CENTRE_CROP = 0.8  # side of the reference's extra centre-crop hash, as a share of the frame
 DARK_LEVEL = 24  # luma below which a border row or column counts as a letterbox bar
+LAYOUTS = ((1, 2), (2, 1), (1, 3), (3, 1), (2, 2))
+"""Grids (rows, columns) of the layouts whose cells the query side hashes on their own."""
+LAYOUT_FPS = 10.0  # query frames a second whose layout cells are hashed
 # Verification: a query frame matches when it lies within MATCH_BITS of a reference frame kept within
 # VERIFY_WINDOW_S of the time the line maps it to; a static shot keeps few frames, hence the window.
 VERIFY_WINDOW_S = 1.5
@@ -61,10 +69,15 @@ SIGNIFICANCE_SCALE = 16.0
 
 def pdq(frames: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """PDQ hashes (``n x 32`` bytes) and qualities (0-100) of luma frames (``n x h x w``)."""
-    codes = np.zeros((len(frames), 32), np.uint8)
-    quality = np.zeros(len(frames), np.int64)
-    for i, frame in enumerate(frames):
-        bits, q = pdqhash.compute(_rgb(frame))
+    return pdq_each(list(frames))
+
+
+def pdq_each(images: list[npt.NDArray[np.uint8]]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """PDQ hashes and qualities of luma images of any sizes (``pdqhash`` scales each itself)."""
+    codes = np.zeros((len(images), 32), np.uint8)
+    quality = np.zeros(len(images), np.int64)
+    for i, image in enumerate(images):
+        bits, q = pdqhash.compute(_rgb(image))
         codes[i] = np.packbits(bits.astype(np.uint8))
         quality[i] = q
     return codes, quality
@@ -91,6 +104,11 @@ def centre_crop(frame: npt.NDArray[np.uint8], share: float = CENTRE_CROP) -> npt
 
 def trim_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
     """The frame without dark bars on its edges, scaled back to its size; ``None`` without bars."""
+    inner = _inside_dark_border(frame)
+    return None if inner is None else _resize(inner, *frame.shape)
+
+
+def _inside_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
     h, w = frame.shape
     rows = np.flatnonzero(frame.mean(axis=1) > DARK_LEVEL)
     cols = np.flatnonzero(frame.mean(axis=0) > DARK_LEVEL)
@@ -99,7 +117,21 @@ def trim_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | No
     y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if (y1 - y0) * (x1 - x0) > 0.92 * h * w:
         return None
-    return _resize(frame[y0:y1, x0:x1], h, w)
+    return frame[y0:y1, x0:x1]
+
+
+def layout_cells(frame: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
+    """The cells of the side-by-side, stacked and grid layouts in ``LAYOUTS``, each without its own
+    dark bars: where a clip puts a registered work beside other footage, one cell is the work."""
+    h, w = frame.shape
+    cells = []
+    for rows, cols in LAYOUTS:
+        for r in range(rows):
+            for c in range(cols):
+                cell = frame[r * h // rows : (r + 1) * h // rows, c * w // cols : (c + 1) * w // cols]
+                inner = _inside_dark_border(cell)
+                cells.append(cell if inner is None else inner)
+    return cells
 
 
 def _resize(img: npt.NDArray[np.uint8], h: int, w: int) -> npt.NDArray[np.uint8]:
@@ -165,19 +197,33 @@ class VisualPDQ:
         kept = kept_frames(codes, quality, media.frame_times)
         crops, _ = pdq(np.stack([centre_crop(media.frames[i]) for i in kept])) if kept else (codes[:0], None)
         units = np.round(media.frame_times[kept] * UNITS_PER_S).astype(np.int64)
-        rows = binary.pack_rows(np.concatenate([units, units]), np.concatenate([codes[kept], crops]))
+        # A frame with dark bars is kept once more without them: a layout cell or inset of the query
+        # is hashed without its bars, and a film's pillarbox would otherwise stay in its hash.
+        inner = [(u, _inside_dark_border(media.frames[i])) for u, i in zip(units, kept, strict=True)]
+        barred = [(u, x) for u, x in inner if x is not None]
+        inner_codes, _ = pdq_each([x for _, x in barred])
+        rows = binary.pack_rows(
+            np.concatenate([units, units, np.asarray([u for u, _ in barred], np.int64)]),
+            np.concatenate([codes[kept], crops, inner_codes]),
+        )
         return Fingerprint(_empty(), _empty(), _n_units(media), rows)
 
     def query(self, media: DecodedMedia) -> Fingerprint:
         units: list[int] = []
         codes: list[npt.NDArray[np.uint8]] = []
+        next_cells_t = -np.inf
         for frame, t in zip(media.frames, media.frame_times, strict=True):
             variants, quality = pdq_dihedral(frame)
-            if quality < MIN_QUALITY:
-                continue
             trimmed = trim_dark_border(frame)
             if trimmed is not None:
                 variants = np.concatenate([variants, pdq(trimmed[None])[0]])
+            if quality < MIN_QUALITY:
+                variants = variants[:0]
+            if t >= next_cells_t:
+                # Cells are hashed at a lower rate: each costs a PDQ, and they are many.
+                next_cells_t = float(t) + 1.0 / LAYOUT_FPS - 1e-6
+                cell_codes, cell_quality = pdq_each(layout_cells(frame))
+                variants = np.concatenate([variants, cell_codes[cell_quality >= MIN_QUALITY]])
             codes.append(variants)
             units.extend([round(float(t) * UNITS_PER_S)] * len(variants))
         stacked = np.concatenate(codes) if codes else np.zeros((0, 32), np.uint8)

@@ -214,11 +214,11 @@ class VisualPDQ:
         next_cells_t = -np.inf
         for frame, t in zip(media.frames, media.frame_times, strict=True):
             variants, quality = pdq_dihedral(frame)
-            trimmed = trim_dark_border(frame)
-            if trimmed is not None:
-                variants = np.concatenate([variants, pdq(trimmed[None])[0]])
+            trimmed = trim_dark_border(frame) if quality >= MIN_QUALITY else None
             if quality < MIN_QUALITY:
-                variants = variants[:0]
+                variants = variants[:0]  # too flat as a whole; its cells may still say something
+            elif trimmed is not None:
+                variants = np.concatenate([variants, pdq(trimmed[None])[0]])
             if t >= next_cells_t:
                 # Cells are hashed at a lower rate: each costs a PDQ, and they are many.
                 next_cells_t = float(t) + 1.0 / LAYOUT_FPS - 1e-6
@@ -315,10 +315,13 @@ def verify_segment(
     window = np.abs(mapped[near][:, None] - r_t[reach][None, :]) <= VERIFY_WINDOW_S
     if not window.any():
         return None
-    best = np.where(window, binary.hamming(q_codes[near], r_codes[reach]), 10**6).min(axis=1)
+    distances = np.where(window, binary.hamming(q_codes[near], r_codes[reach]), 10**6)
+    best, best_ref = distances.min(axis=1), r_units[reach][distances.argmin(axis=1)]
     frames, inverse = np.unique(q_units[near], return_inverse=True)
-    frame_best = np.full(len(frames), 10**6)
-    np.minimum.at(frame_best, inverse, best)
+    # Per query frame: its best distance and the reference frame that gives it.
+    order = np.lexsort((best, inverse))
+    first_of = order[np.r_[True, inverse[order][1:] != inverse[order][:-1]]]
+    frame_best, frame_ref = best[first_of], best_ref[first_of]
     matched = frame_best <= MATCH_BITS
     k = int(matched.sum())
     min_frames = 1 if speed == 0.0 else MIN_MATCHED_FRAMES
@@ -326,11 +329,21 @@ def verify_segment(
         return None
     t = frames / UNITS_PER_S
     first, last = float(t[matched].min()), float(t[matched].max())
-    n = int(((t >= first) & (t <= last)).sum())
-    codes_per_frame = len(q_codes) / max(1, len(np.unique(q_units)))
-    tries = codes_per_frame * max(1.0, float(window.sum(axis=1).mean()))
-    log10_each = np.log10(np.minimum(1.0, tries * pair_chance(frame_best[matched])))
-    log10_choose = (special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)) / np.log(10)
+    # Decision: the evidence counts each matched reference frame once, at its best distance. Query
+    # frames of a still shot are not independent trials: forty of them meeting one unrelated
+    # reference frame at 70 bits is one chance meeting, not forty.
+    refs = np.unique(frame_ref[matched])
+    ref_best = np.array([frame_best[matched][frame_ref[matched] == u].min() for u in refs])
+    lo_ref, hi_ref = sorted((speed * first + offset, speed * last + offset))
+    spanned = (r_t >= lo_ref - VERIFY_WINDOW_S) & (r_t <= hi_ref + VERIFY_WINDOW_S)
+    kr = len(refs)
+    n = max(kr, len(np.unique(r_units[spanned])))
+    # A reference frame can be met by any code of the query frames mapped near it.
+    tries = max(1.0, float(window.sum(axis=0).mean()))
+    log10_each = np.log10(np.minimum(1.0, tries * pair_chance(ref_best)))
+    log10_choose = (special.gammaln(n + 1) - special.gammaln(kr + 1) - special.gammaln(n - kr + 1)) / np.log(
+        10
+    )
     log10_fa = float(log10_each.sum() + log10_choose + np.log10(max(1, trials) * len(r_units)))
     step = 1.0 / UNITS_PER_S
     q0, q1 = first, last + step
@@ -344,7 +357,7 @@ def verify_segment(
         evidence={
             **segment.evidence,
             "matched_frames": k,
-            "query_frames": n,
+            "matched_reference_frames": kr,
             "median_bits": int(np.median(frame_best[matched])),
             "log10_false_alarm": round(log10_fa, 2),
         },

@@ -292,8 +292,9 @@ def verify_segment(
     Each query frame in the segment (and up to ``max_gap_s`` around it, so that a copy's true extent
     is found) matches when one of its codes lies within ``MATCH_BITS`` of a reference code kept within
     ``VERIFY_WINDOW_S`` of where the line maps it (a still image: speed 0, everything maps to 0). The
-    false-alarm probability multiplies, over the matched frames, the chance of meeting unrelated
-    footage that close (:func:`pair_chance`), corrected for the choice of frames and for ``trials``.
+    false-alarm probability multiplies, over the matched reference frames (each once, at its best
+    distance), the chance of meeting unrelated footage that close (:func:`pair_chance`), corrected for
+    the choice of frames and for ``trials``.
     """
     q_units, q_codes = binary.unpack_rows(query_points)
     r_units, r_codes = binary.unpack_rows(ref_points)

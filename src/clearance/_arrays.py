@@ -48,6 +48,14 @@ def group(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return s[first], inverse
 
 
+def argmin_per(keys: npt.NDArray[np.int64], values: npt.NDArray[np.generic]) -> npt.NDArray[np.intp]:
+    """For each distinct key (in sorted order), the index of its smallest value."""
+    if len(keys) == 0:
+        return np.zeros(0, np.intp)
+    order = np.lexsort((values, keys))
+    return order[_firsts(keys[order])]
+
+
 def sliding_max(x: npt.NDArray[np.float32], size: int, axis: int) -> npt.NDArray[np.float32]:
     """Maximum over a centred window of odd ``size`` along ``axis``, edges repeated outwards: what
     ``scipy.ndimage.maximum_filter1d(x, size, axis, mode="nearest")`` gives, about eight times faster

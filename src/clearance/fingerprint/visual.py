@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pdqhash
 from scipy import special
 
+from clearance._arrays import argmin_per, count_distinct
 from clearance.fingerprint.base import Fingerprint
 from clearance.index import binary
 from clearance.index.binary import CODE_BITS
@@ -199,12 +200,11 @@ class VisualPDQ:
         units = np.round(media.frame_times[kept] * UNITS_PER_S).astype(np.int64)
         # A frame with dark bars is kept once more without them: a layout cell or inset of the query
         # is hashed without its bars, and a film's pillarbox would otherwise stay in its hash.
-        inner = [(u, _inside_dark_border(media.frames[i])) for u, i in zip(units, kept, strict=True)]
-        barred = [(u, x) for u, x in inner if x is not None]
-        inner_codes, _ = pdq_each([x for _, x in barred])
+        inner = [_inside_dark_border(media.frames[i]) for i in kept]
+        barred = [j for j, x in enumerate(inner) if x is not None]
+        inner_codes, _ = pdq_each([x for x in inner if x is not None])
         rows = binary.pack_rows(
-            np.concatenate([units, units, np.asarray([u for u, _ in barred], np.int64)]),
-            np.concatenate([codes[kept], crops, inner_codes]),
+            np.concatenate([units, units, units[barred]]), np.concatenate([codes[kept], crops, inner_codes])
         )
         return Fingerprint(_empty(), _empty(), _n_units(media), rows)
 
@@ -214,10 +214,9 @@ class VisualPDQ:
         next_cells_t = -np.inf
         for frame, t in zip(media.frames, media.frame_times, strict=True):
             variants, quality = pdq_dihedral(frame)
-            trimmed = trim_dark_border(frame) if quality >= MIN_QUALITY else None
             if quality < MIN_QUALITY:
                 variants = variants[:0]  # too flat as a whole; its cells may still say something
-            elif trimmed is not None:
+            elif (trimmed := trim_dark_border(frame)) is not None:
                 variants = np.concatenate([variants, pdq(trimmed[None])[0]])
             if t >= next_cells_t:
                 # Cells are hashed at a lower rate: each costs a PDQ, and they are many.
@@ -318,11 +317,9 @@ def verify_segment(
         return None
     distances = np.where(window, binary.hamming(q_codes[near], r_codes[reach]), 10**6)
     best, best_ref = distances.min(axis=1), r_units[reach][distances.argmin(axis=1)]
-    frames, inverse = np.unique(q_units[near], return_inverse=True)
     # Per query frame: its best distance and the reference frame that gives it.
-    order = np.lexsort((best, inverse))
-    first_of = order[np.r_[True, inverse[order][1:] != inverse[order][:-1]]]
-    frame_best, frame_ref = best[first_of], best_ref[first_of]
+    per_frame = argmin_per(q_units[near], best)
+    frames, frame_best, frame_ref = q_units[near][per_frame], best[per_frame], best_ref[per_frame]
     matched = frame_best <= MATCH_BITS
     k = int(matched.sum())
     min_frames = 1 if speed == 0.0 else MIN_MATCHED_FRAMES
@@ -333,19 +330,15 @@ def verify_segment(
     # Decision: the evidence counts each matched reference frame once, at its best distance. Query
     # frames of a still shot are not independent trials: forty of them meeting one unrelated
     # reference frame at 70 bits is one chance meeting, not forty.
-    refs = np.unique(frame_ref[matched])
-    ref_best = np.array([frame_best[matched][frame_ref[matched] == u].min() for u in refs])
+    ref_best = frame_best[matched][argmin_per(frame_ref[matched], frame_best[matched])]
+    kr = len(ref_best)
     lo_ref, hi_ref = sorted((speed * first + offset, speed * last + offset))
     spanned = (r_t >= lo_ref - VERIFY_WINDOW_S) & (r_t <= hi_ref + VERIFY_WINDOW_S)
-    kr = len(refs)
-    n = max(kr, len(np.unique(r_units[spanned])))
+    n = max(kr, count_distinct(r_units[spanned]))
     # A reference frame can be met by any code of the query frames mapped near it.
     tries = max(1.0, float(window.sum(axis=0).mean()))
     log10_each = np.log10(np.minimum(1.0, tries * pair_chance(ref_best)))
-    log10_choose = (special.gammaln(n + 1) - special.gammaln(kr + 1) - special.gammaln(n - kr + 1)) / np.log(
-        10
-    )
-    log10_fa = float(log10_each.sum() + log10_choose + np.log10(max(1, trials) * len(r_units)))
+    log10_fa = float(log10_each.sum() + _log10_choose(n, kr) + np.log10(max(1, trials) * len(r_units)))
     step = 1.0 / UNITS_PER_S
     q0, q1 = first, last + step
     return replace(
@@ -363,6 +356,11 @@ def verify_segment(
             "log10_false_alarm": round(log10_fa, 2),
         },
     )
+
+
+def _log10_choose(n: int, k: int) -> float:
+    """log10 of the binomial coefficient n over k."""
+    return float((special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)) / np.log(10))
 
 
 def pair_chance(bits: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:

@@ -241,7 +241,7 @@ def _decode_open(
     duration_s = len(pcm) / audio_rate
     if duration_s == 0.0:
         raise CorruptMediaError(f"{name}: the audio track holds no samples")
-    if declared_s > 1.0 and duration_s < 0.9 * declared_s - 0.5:
+    if _cut_short(duration_s, declared_s):
         raise CorruptMediaError(f"{name}: truncated (decoded {duration_s:.1f} s of {declared_s:.1f} s)")
     return replace(visual, duration_s=duration_s, has_audio=True, audio=pcm)
 
@@ -265,6 +265,11 @@ def _check_jpeg_complete(fh: BinaryIO, name: str, size: int) -> None:
     fh.seek(0)
     if b"\xff\xd9" not in tail:
         raise CorruptMediaError(f"{name}: truncated (the JPEG has no end-of-image marker)")
+
+
+def _cut_short(decoded_s: float, declared_s: float) -> bool:
+    """Whether a track decoded to clearly less than the length its header declares."""
+    return declared_s > 1.0 and decoded_s < 0.9 * declared_s - 0.5
 
 
 def _frames_span(times: npt.NDArray[np.float32], stream: Any) -> float:
@@ -307,14 +312,15 @@ def _decode_frames(
             raise LimitExceededError(f"{name}: decoding took longer than {limits.decode_timeout_s:.0f} s")
     if not thumbs:
         raise CorruptMediaError(f"{name}: the video track holds no pictures")
+    t0 = times[0] if not still else 0.0
+    rel_times = np.asarray(times, np.float32) - np.float32(t0)
     # A file cut short after its index (an MP4 written with faststart) decodes silently to fewer
     # pictures than its video track declares; audio has the same check in _decode_open.
     track_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
-    span_s = times[-1] - times[0] + 1.0 / rate
-    if not still and track_s > 1.0 and span_s < 0.9 * track_s - 0.5:
+    span_s = _frames_span(rel_times, stream)
+    if not still and _cut_short(span_s, track_s):
         raise CorruptMediaError(f"{name}: truncated (decoded {span_s:.1f} s of a {track_s:.1f} s video)")
-    t0 = times[0] if not still else 0.0
-    return np.stack(thumbs).astype(np.uint8, copy=False), np.asarray(times, np.float32) - np.float32(t0)
+    return np.stack(thumbs).astype(np.uint8, copy=False), rel_times
 
 
 def _check_pixels(width: int, height: int, name: str, limits: Limits) -> None:

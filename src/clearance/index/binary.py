@@ -59,17 +59,15 @@ def _codes(gen: Generation) -> _Codes:
     if cached is not None:
         return cached
     index = faiss.IndexBinaryFlat(CODE_BITS)
-    works, units = [], []
-    for w in range(len(gen.work_ids)):
-        unit, codes = unpack_rows(gen.points(w))
-        if len(codes):
-            index.add(codes)
-        works.append(np.full(len(unit), w, np.int64))
-        units.append(unit)
-    empty = np.zeros(0, np.int64)
-    built = _Codes(
-        index, np.concatenate(works) if works else empty, np.concatenate(units) if units else empty
-    )
+    rows = [unpack_rows(gen.points(w)) for w in range(len(gen.work_ids))]
+    if not rows:
+        empty = np.zeros(0, np.int64)
+        built = _Codes(index, empty, empty)
+    else:
+        # One add for the whole generation rather than a call per work (thousands in a large one).
+        index.add(np.concatenate([codes for _, codes in rows]))
+        work = np.repeat(np.arange(len(rows), dtype=np.int64), [len(unit) for unit, _ in rows])
+        built = _Codes(index, work, np.concatenate([unit for unit, _ in rows]))
     _CACHE[gen] = built
     return built
 

@@ -37,7 +37,7 @@ from rich.progress import Progress
 
 from benchmarks import corpus, edits, report
 from benchmarks.peers import PEER_RATE, Audfprint, Chromaprint
-from benchmarks.report import pool_map, wilson_low, write_section
+from benchmarks.report import pool_map, wilson_low
 from clearance import Catalog, Settings, decode, scan
 from clearance.fingerprint.audio import AudioLandmarks, find_peaks, shift_counts
 from clearance.media import synth
@@ -483,8 +483,7 @@ def main() -> None:
     parser = report.parser(__doc__, 100, "queries per edit and length", 3000)
     parser.add_argument("--no-debian", action="store_true", help="shared/media only (a quick run)")
     args = parser.parse_args()
-    if not (args.media / "audio").is_dir():
-        raise SystemExit(f"no corpus at {args.media}: pass --media")
+    report.require_corpus(args.media, "audio")
     with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
         res = run(
             args.media,
@@ -501,9 +500,7 @@ def main() -> None:
         f"--jobs {args.jobs}" + (" --no-debian" if args.no_debian else "")
     )
     text = render(res, command)
-    print(text)
-    if args.write:
-        write_section(args.write, "Audio matching", text)
+    report.publish(text, args.write, "Audio matching")
 
 
 if __name__ == "__main__":

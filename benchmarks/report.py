@@ -1,5 +1,6 @@
-"""What the benchmarks share: running queries over worker processes with progress, the Wilson
-interval, and writing one benchmark's section into BENCHMARKS.md."""
+"""What the benchmarks share: their options and corpus check, running queries over worker processes
+with progress, the Wilson interval, and printing a benchmark's section and writing it into
+BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ def parser(doc: str | None, queries: int, queries_help: str, nomatch: int) -> ar
     p.add_argument("--records", type=Path, default=None, help="write every query's outcome (JSON)")
     p.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
     return p
+
+
+def require_corpus(media: Path, folder: str) -> None:
+    """Stop with one line when ``media`` lacks the corpus folder a benchmark reads."""
+    if not (media / folder).is_dir():
+        raise SystemExit(f"no corpus at {media}: pass --media")
 
 
 def pool_map(fn: Callable[[S], R], specs: list[S], jobs: int, label: str, chunksize: int = 4) -> list[R]:
@@ -73,3 +80,10 @@ def write_section(path: Path, title: str, body: str) -> None:
         else text.rstrip() + "\n\n" + section
     )
     path.write_text(text, encoding="utf-8")
+
+
+def publish(text: str, write: Path | None, title: str) -> None:
+    """Print a benchmark's section and, when asked, write it into that BENCHMARKS.md."""
+    print(text)
+    if write:
+        write_section(write, title, text)

@@ -39,8 +39,7 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from benchmarks import corpus, edits
-from benchmarks.report import write_section
+from benchmarks import corpus, edits, report
 from clearance import Catalog, decode, scan
 from clearance.catalog import FingerprintedWork
 from clearance.fingerprint.audio import (
@@ -303,8 +302,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where the catalogue is built (large)")
     parser.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
     args = parser.parse_args()
-    if not (args.media / "audio").is_dir():
-        raise SystemExit(f"no corpus at {args.media}: pass --media")
+    report.require_corpus(args.media, "audio")
     # A failed clean-up of the (large) work directory must not lose the measurements.
     with tempfile.TemporaryDirectory(
         prefix="clearance-scale-", dir=args.workdir, ignore_cleanup_errors=True
@@ -318,9 +316,7 @@ def main() -> None:
         f"python -m benchmarks.scale --hours {hours} --queries {args.queries} "
         f"--latency-queries {args.latency_queries} --edits {' '.join(args.edits)} --seed {args.seed}",
     )
-    print(text)
-    if args.write:
-        write_section(args.write, "Audio scale", text)
+    report.publish(text, args.write, "Audio scale")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from rich.progress import Progress
 
 from benchmarks import report
 from benchmarks import video_edits as edits
-from benchmarks.report import pool_map, wilson_low, write_section
+from benchmarks.report import pool_map, wilson_low
 from clearance import Catalog, Settings, decode, scan
 from clearance.fingerprint.visual import VisualPDQ
 
@@ -712,8 +712,7 @@ def main() -> None:
         "--reuse", type=Path, default=None, help="score the outcomes saved by an earlier run's --records"
     )
     args = parser.parse_args()
-    if not (args.media / "video").is_dir():
-        raise SystemExit(f"no corpus at {args.media}: pass --media")
+    report.require_corpus(args.media, "video")
     with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
         res = run(
             args.media, args.queries, args.nomatch, args.seed, args.jobs, Path(tmp), args.records, args.reuse
@@ -723,9 +722,7 @@ def main() -> None:
         f"--jobs {args.jobs}"
     )
     text = render(res, command)
-    print(text)
-    if args.write:
-        write_section(args.write, "Video and image matching", text)
+    report.publish(text, args.write, "Video and image matching")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,11 @@ class Limits(BaseSettings):
     max_frames: int = Field(
         100_000, gt=0, description="pictures kept from one video (a long one is sampled more sparsely)"
     )
+    max_detail_frames: int = Field(
+        1200,
+        gt=0,
+        description="detail pictures (for local features) kept from one video, sampled like max_frames",
+    )
     max_pixels: int = Field(
         36_000_000, gt=0, description="largest picture accepted, in pixels (8K UHD is 33.2 million)"
     )

@@ -83,6 +83,10 @@ _BLOCK_SAMPLES = 16384
 
 FRAME_SIZE = 64
 """Side of the square luma thumbnails that visual signals read (PDQ works on 64 x 64)."""
+DETAIL_SIZE = 480
+"""Longest side of the detail pictures (luma, aspect kept) that local features are found in."""
+DETAIL_FPS = 2.0
+"""Detail pictures per second (fewer for a video longer than ``Limits.max_detail_frames`` allow)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,9 @@ class DecodedMedia:
     ``audio`` is mono float32 PCM at ``audio_rate`` Hz, empty when the input has no audio track.
     ``frames`` are ``FRAME_SIZE`` x ``FRAME_SIZE`` luma thumbnails of the pictures at ``frame_times``
     seconds (at most ``Limits.max_video_fps`` of them per second; empty without a video track);
-    ``is_image`` marks a still image (one frame, no duration).
+    ``detail`` are larger luma pictures (longest side ``DETAIL_SIZE``, aspect kept) at
+    ``detail_times``, ``DETAIL_FPS`` a second at most; ``is_image`` marks a still image (one frame,
+    no duration).
     """
 
     path: Path
@@ -108,6 +114,8 @@ class DecodedMedia:
         default_factory=lambda: np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8)
     )
     frame_times: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    detail: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, 0, 0), np.uint8))
+    detail_times: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     is_image: bool = False
 
 
@@ -216,15 +224,17 @@ def _decode_open(
             raise LimitExceededError(
                 f"{name}: {declared_s:.0f} s is over the {limits.max_duration_s:.0f} s duration limit"
             )
-        frames, times = (
+        pictures = (
             _decode_frames(container, video, name, limits, started, declared_s, image_format is not None)
             if video is not None
-            else (np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8), np.zeros(0, np.float32))
+            else _Pictures.none()
         )
         visual = DecodedMedia(
             path, sha, size, fmt, 0.0, False, video is not None, np.zeros(0, np.float32), audio_rate,
-            frames, times, image_format is not None,
+            frames=pictures.frames, frame_times=pictures.times, detail=pictures.detail,
+            detail_times=pictures.detail_times, is_image=image_format is not None,
         )  # fmt: skip
+        times = pictures.times
         if image_format is not None:
             return visual
         if not container.streams.audio:
@@ -277,30 +287,76 @@ def _frames_span(times: npt.NDArray[np.float32], stream: Any) -> float:
     return float(times[-1]) + 1.0 / rate if len(times) else 0.0
 
 
+@dataclass(frozen=True)
+class _Pictures:
+    frames: npt.NDArray[np.uint8]
+    times: npt.NDArray[np.float32]
+    detail: npt.NDArray[np.uint8]
+    detail_times: npt.NDArray[np.float32]
+
+    @staticmethod
+    def none() -> _Pictures:
+        no_times = np.zeros(0, np.float32)
+        no_frames = np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8)
+        return _Pictures(no_frames, no_times, np.zeros((0, 0, 0), np.uint8), no_times)
+
+
+def detail_shape(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the detail pictures of a ``width`` x ``height`` video: the longest side
+    ``DETAIL_SIZE`` at most, the aspect kept, even sides."""
+    scale = min(1.0, DETAIL_SIZE / max(width, height, 1))
+    return max(16, round(width * scale / 2) * 2), max(16, round(height * scale / 2) * 2)
+
+
+class _Sampler:
+    """Which pictures to keep: at most ``fps`` a second, the first of each step."""
+
+    def __init__(self, fps: float) -> None:
+        self.step = 1.0 / fps
+        self.next_t = -np.inf
+
+    def take(self, t: float) -> bool:
+        if t + 1e-6 < self.next_t:
+            return False
+        self.next_t = max(self.next_t + self.step, t) if np.isfinite(self.next_t) else t + self.step
+        return True
+
+
 def _decode_frames(
     container: Any, stream: Any, name: str, limits: Limits, started: float, declared_s: float, still: bool
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
-    """Luma thumbnails of the pictures, at most ``max_video_fps`` a second and ``max_frames`` in all.
+) -> _Pictures:
+    """Luma thumbnails of the pictures, at most ``max_video_fps`` a second and ``max_frames`` in all,
+    and detail pictures, ``DETAIL_FPS`` a second and ``max_detail_frames`` in all.
 
     Decision: a long input is sampled more sparsely (``max_frames / duration`` a second) rather than
-    refused or truncated, so the memory a decode holds is bounded by ``max_frames`` thumbnails.
+    refused or truncated, so the memory a decode holds is bounded by ``max_frames`` thumbnails and
+    ``max_detail_frames`` detail pictures.
     """
-    fps = limits.max_video_fps
+    fps, detail_fps = limits.max_video_fps, DETAIL_FPS
     if declared_s > 0:
         fps = min(fps, limits.max_frames / declared_s)
-    step = 1.0 / fps
+        detail_fps = min(detail_fps, limits.max_detail_frames / declared_s)
+    thumb_sampler, detail_sampler = _Sampler(fps), _Sampler(detail_fps)
     stream.thread_type = "AUTO"
     thumbs: list[npt.NDArray[np.uint8]] = []
     times: list[float] = []
-    next_t = -np.inf
+    details: list[npt.NDArray[np.uint8]] = []
+    detail_times: list[float] = []
     rate = float(stream.average_rate or 25)
     _check_pixels(stream.codec_context.width, stream.codec_context.height, name, limits)
+    detail_size: tuple[int, int] | None = None
     for i, frame in enumerate(container.decode(stream)):
         _check_pixels(frame.width, frame.height, name, limits)  # the size may change mid-stream
         t = float(frame.time) if frame.time is not None else i / rate
-        if t + 1e-6 < next_t:
+        if detail_sampler.take(t) and len(details) < limits.max_detail_frames:
+            # One detail size for the whole input (the first picture's), so that they stack.
+            detail_size = detail_size or detail_shape(frame.width, frame.height)
+            w, h = detail_size
+            detail = frame.reformat(width=w, height=h, format="gray", interpolation="AREA")
+            details.append(detail.to_ndarray())
+            detail_times.append(t)
+        if not thumb_sampler.take(t):
             continue
-        next_t = max(next_t + step, t) if np.isfinite(next_t) else t + step
         if len(thumbs) >= limits.max_frames:
             raise LimitExceededError(f"{name}: more than the {limits.max_frames} frame limit")
         thumb = frame.reformat(width=FRAME_SIZE, height=FRAME_SIZE, format="gray", interpolation="AREA")
@@ -320,7 +376,12 @@ def _decode_frames(
     span_s = _frames_span(rel_times, stream)
     if not still and _cut_short(span_s, track_s):
         raise CorruptMediaError(f"{name}: truncated (decoded {span_s:.1f} s of a {track_s:.1f} s video)")
-    return np.stack(thumbs).astype(np.uint8, copy=False), rel_times
+    return _Pictures(
+        np.stack(thumbs).astype(np.uint8, copy=False),
+        rel_times,
+        np.stack(details).astype(np.uint8, copy=False),
+        np.asarray(detail_times, np.float32) - np.float32(t0),
+    )
 
 
 def _check_pixels(width: int, height: int, name: str, limits: Limits) -> None:

@@ -32,7 +32,13 @@ from clearance.media.decode import AUDIO_RATE, DecodedMedia, decode, display_nam
 
 _CTX: Any = None
 # The arrays of a DecodedMedia, sent as raw bytes after the rest of its fields.
-_ARRAYS = {"audio": np.float32, "frames": np.uint8, "frame_times": np.float32}
+_ARRAYS = {
+    "audio": np.float32,
+    "frames": np.uint8,
+    "frame_times": np.float32,
+    "detail": np.uint8,
+    "detail_times": np.float32,
+}
 
 
 def _context() -> Any:

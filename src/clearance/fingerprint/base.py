@@ -83,8 +83,9 @@ def signal_types() -> dict[str, SignalType]:
             _REGISTRY[instance.name] = instance
         # Running from a source tree without installed metadata: the built-in types all the same.
         from clearance.fingerprint.audio import AudioLandmarks
+        from clearance.fingerprint.local import VisualORB
         from clearance.fingerprint.visual import VisualPDQ
 
-        for builtin in (AudioLandmarks(), VisualPDQ()):
+        for builtin in (AudioLandmarks(), VisualPDQ(), VisualORB()):
             _REGISTRY.setdefault(builtin.name, builtin)
     return dict(_REGISTRY)

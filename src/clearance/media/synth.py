@@ -224,6 +224,39 @@ def footage(
     return out
 
 
+def shapes_footage(
+    seed: int, duration_s: float, *, size: tuple[int, int] = (320, 240), fps: int = 15
+) -> npt.NDArray[np.uint8]:
+    """Frames (``n x h x w x 3`` RGB) of scenes of random blocks and discs over grain, moving slowly
+    and cut every 2-4 s: corners and edges for local features (:func:`footage` is smooth)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    n = round(duration_s * fps)
+    out = np.empty((n, height, width, 3), np.uint8)
+    yy, xx = np.mgrid[0 : 2 * height, 0 : 2 * width]
+    i = 0
+    while i < n:
+        length = int(rng.uniform(2, 4) * fps)
+        # A scene twice the frame's size, panned across.
+        scene = rng.integers(60, 120, (2 * height, 2 * width, 1)) + rng.integers(
+            0, 40, (2 * height, 2 * width, 3)
+        )
+        for _ in range(60):
+            colour = rng.integers(0, 256, 3)
+            x, y, r = rng.integers(0, 2 * width), rng.integers(0, 2 * height), rng.integers(6, 40)
+            if rng.random() < 0.5:
+                scene[y : y + r, x : x + int(r * rng.uniform(0.5, 2.5))] = colour
+            else:
+                scene[(yy - y) ** 2 + (xx - x) ** 2 < r * r] = colour
+        start = rng.uniform(0, [width / 2, height / 2])
+        pan = rng.uniform(-1, 1, 2) * width / 160
+        for j in range(min(length, n - i)):
+            x0, y0 = np.clip(start + pan * j, 0, [width, height]).astype(int)
+            out[i + j] = scene[y0 : y0 + height, x0 : x0 + width]
+        i += length
+    return out
+
+
 def write_image(path: Path | str, image: npt.NDArray[np.uint8]) -> Path:
     """A still image (``h x w x 3`` RGB) as JPEG, PNG or WebP, by the file's extension."""
     path = Path(path)

@@ -1,0 +1,337 @@
+"""Local features: ORB keypoints of the detail pictures, matched under one similarity transform.
+
+PDQ hashes a frame as a whole, and a crop moves every one of its bits: measured for issue 3, a
+shift of 2 % of the frame already puts a frame ~90 bits from itself, so crops of 10-25 %, a 5 degree
+rotation and a picture-in-picture inset defeat it whatever the threshold. Keypoints survive them.
+
+A registered video keeps the ORB keypoints (OpenCV) of one detail picture every ``KEEP_EVERY_S``,
+reduced to ``REF_SIZE`` and without its dark bars; a scanned clip those of every detail picture
+(``DETAIL_FPS`` a second, up to ``DETAIL_SIZE``). A query picture meets a reference picture when at
+least ``MIN_INLIERS`` of their keypoint matches (descriptors within ``DESC_BITS``, each keypoint's best)
+agree on one similarity transform (RANSAC) whose scale is plausible and whose inliers spread over the
+reference picture, so that a small logo or caption shared by two works is not a match. Those meetings
+vote for lines in time like PDQ's frames do; verification re-measures them along the line.
+
+Decision: positions are stored in units of the picture's longest side / ``POSITION_SCALE``, so that the
+spread of the inliers is measured without storing each picture's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from clearance._arrays import argmin_per
+from clearance.fingerprint.base import Fingerprint
+from clearance.fingerprint.visual import (
+    UNITS_PER_S,
+    _inside_dark_border,
+    _log10_choose,
+    _n_units,
+    still_segments,
+)
+from clearance.index import binary
+from clearance.index.postings import Generation, Hits
+from clearance.match.align import AlignParams, Segment, align_lines
+from clearance.media.decode import DETAIL_FPS, DecodedMedia
+
+HEAD_WORDS = 2
+"""A stored row: the time unit, the keypoint's position (``x | y << 16``), then its 256-bit descriptor."""
+POSITION_SCALE = 4096
+REF_SIZE = 320  # longest side of the reference's detail picture (the query's is larger: insets are small)
+REF_FEATURES = 100
+QUERY_FEATURES = 500
+KEEP_EVERY_S = 2.0
+DESC_BITS = 50  # ORB descriptors of unrelated keypoints lie ~100-128 bits apart
+SEARCH_BITS = 64  # candidates searched: the match and its runner-up, for the ratio test
+RATIO = 0.8
+MIN_INLIERS = 8
+MIN_SPREAD = 0.12  # of the longest side, on each axis
+MAX_SCALE = 4.0  # a query picture shows the reference between 1/MAX_SCALE and MAX_SCALE its size
+RANSAC_PX = 3.0 / REF_SIZE * POSITION_SCALE
+MAX_PAIRS = 4000  # picture pairs geometrically checked per query (bounds the latency)
+PAIR_CHANCE = 1e-4
+"""Chance that a query picture meets an unrelated reference picture with ``MIN_INLIERS`` inliers.
+Measured (``benchmarks/video.py`` corpus, crops, rotations and insets of one video against the
+others' pictures): none of 21,600 unrelated pairs reached 8 inliers; the most was 6. Each further
+inlier halves it, down to ``MIN_PAIR_CHANCE``: one picture pair alone never makes a finding."""
+MIN_PAIR_CHANCE = 1e-12
+VERIFY_WINDOW_S = 0.5 * KEEP_EVERY_S + 0.25  # each mapped time has one kept picture within reach, or two
+SIGNIFICANCE_SCALE = 16.0
+
+
+def orb_features(
+    picture: npt.NDArray[np.uint8], n_features: int, size: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """ORB keypoints of a luma picture without its dark bars, reduced to ``size`` at most: positions
+    (``n x 2``, in units of the longest side / ``POSITION_SCALE``) and descriptors (``n x 32`` bytes)."""
+    inner = _inside_dark_border(picture)
+    img = picture if inner is None else inner
+    h, w = img.shape
+    scale = min(1.0, size / max(h, w))
+    if scale < 1.0:
+        size_wh = (max(8, round(w * scale)), max(8, round(h * scale)))
+        img = np.asarray(cv2.resize(img, size_wh, interpolation=cv2.INTER_AREA), np.uint8)
+    orb = cv2.ORB.create(nfeatures=n_features, fastThreshold=10)
+    keypoints, descriptors = orb.detectAndCompute(np.ascontiguousarray(img), None)
+    if descriptors is None or not keypoints:
+        return np.zeros((0, 2), np.int64), np.zeros((0, 32), np.uint8)
+    xy = np.array([k.pt for k in keypoints], np.float64) * POSITION_SCALE / max(img.shape)
+    return np.round(xy).astype(np.int64), np.asarray(descriptors, np.uint8)
+
+
+def _rows(units: list[npt.NDArray[np.int64]], xys: list[npt.NDArray[np.int64]],
+          codes: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint32]:  # fmt: skip
+    if not codes:
+        return np.zeros(0, np.uint32)
+    xy = np.concatenate(xys)
+    head = np.stack([np.concatenate(units), xy[:, 0] | (xy[:, 1] << 16)], axis=1)
+    return binary.pack_rows(head, np.concatenate(codes))
+
+
+def _unpack(
+    points: npt.NDArray[np.uint32],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    head, codes = binary.unpack_rows(points, HEAD_WORDS)
+    head = head.reshape(-1, HEAD_WORDS)
+    return head[:, 0], _xy(head[:, 1]), codes
+
+
+def _xy(packed: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    return np.stack([packed & 0xFFFF, packed >> 16], axis=1).astype(np.float32)
+
+
+def inliers(q_xy: npt.NDArray[np.float32], r_xy: npt.NDArray[np.float32], bits: npt.NDArray[np.int64]) -> int:
+    """How many of the candidate matches (query and reference positions, row by row, and the
+    descriptors' distance) agree on one plausible similarity transform; 0 below ``MIN_INLIERS``.
+
+    Each query keypoint keeps its nearest reference keypoint, within ``DESC_BITS`` and clearly nearer
+    than its second nearest among the candidates (Lowe's ratio test: candidates up to
+    ``SEARCH_BITS`` are given for it), and each reference keypoint its nearest query keypoint, so one
+    textured spot cannot vote many times."""
+    if len(bits) < MIN_INLIERS:
+        return 0
+    q_key = _point_key(q_xy)
+    order = np.lexsort((bits, q_key))
+    first = np.r_[True, q_key[order][1:] != q_key[order][:-1]]
+    second_bits = np.r_[bits[order][1:], SEARCH_BITS + 1]
+    has_second = np.r_[~first[1:], False]
+    distinct = np.where(has_second, bits[order] < RATIO * second_bits, True)
+    keep = order[first & distinct & (bits[order] <= DESC_BITS)]
+    r_keep = keep[argmin_per(_point_key(r_xy[keep]), bits[keep])]
+    if len(r_keep) < MIN_INLIERS:
+        return 0
+    src, dst = q_xy[r_keep], r_xy[r_keep]
+    transform, mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX, maxIters=2000
+    )
+    if transform is None or mask is None:
+        return 0
+    good = mask.ravel() > 0
+    count = int(good.sum())
+    scale = float(np.hypot(transform[0, 0], transform[0, 1]))
+    if count < MIN_INLIERS or not 1.0 / MAX_SCALE < scale < MAX_SCALE:
+        return 0
+    spread = dst[good].max(axis=0) - dst[good].min(axis=0)
+    return count if float(spread.min()) >= MIN_SPREAD * POSITION_SCALE else 0
+
+
+def _point_key(xy: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    return xy[:, 0].astype(np.int64) | (xy[:, 1].astype(np.int64) << 16)
+
+
+def pair_chance(k: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Chance that an unrelated picture pair agrees with ``k`` inliers (``PAIR_CHANCE`` at
+    ``MIN_INLIERS``, halving per further inlier, not below ``MIN_PAIR_CHANCE``)."""
+    extra = np.asarray(k, np.float64) - MIN_INLIERS
+    out: npt.NDArray[np.float64] = np.maximum(PAIR_CHANCE * 0.5**extra, MIN_PAIR_CHANCE)
+    return out
+
+
+class VisualORB:
+    """The ``visual_orb`` signal type: ORB keypoints of video pictures and still images."""
+
+    name = "visual_orb"
+    kind = "video"
+    align = AlignParams(
+        frame_rate=UNITS_PER_S,
+        speed_min=0.5,
+        speed_max=2.0,
+        speed_step=0.01,
+        offset_bin=5,
+        tolerance_frames=UNITS_PER_S * 1.0,
+        max_gap_s=6.0,
+        min_anchors=2,
+        extent_frames=UNITS_PER_S * KEEP_EVERY_S,
+        max_segments_per_work=8,
+    )
+    key_space = 1
+
+    def applies_to(self, media: DecodedMedia) -> bool:
+        return len(media.detail) > 0
+
+    def reference(self, media: DecodedMedia) -> Fingerprint:
+        units, xys, codes = [], [], []
+        last_t = -np.inf
+        for picture, t in zip(media.detail, media.detail_times, strict=True):
+            if t - last_t < KEEP_EVERY_S - 1e-3:
+                continue
+            xy, code = orb_features(picture, REF_FEATURES, REF_SIZE)
+            if len(code) < MIN_INLIERS:
+                continue  # too flat to say anything; the next picture is tried
+            last_t = float(t)
+            units.append(np.full(len(code), round(float(t) * UNITS_PER_S), np.int64))
+            xys.append(xy)
+            codes.append(code)
+        return Fingerprint(_empty(), _empty(), _n_units(media), _rows(units, xys, codes))
+
+    def query(self, media: DecodedMedia) -> Fingerprint:
+        units, xys, codes = [], [], []
+        for picture, t in zip(media.detail, media.detail_times, strict=True):
+            xy, code = orb_features(picture, QUERY_FEATURES, max(picture.shape))
+            units.append(np.full(len(code), round(float(t) * UNITS_PER_S), np.int64))
+            xys.append(xy)
+            codes.append(code)
+        return Fingerprint(_empty(), _empty(), _n_units(media), _rows(units, xys, codes))
+
+    def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
+        q_units, q_xy, q_codes = _unpack(query.points)
+        found = binary.search_rows(generations, q_codes, SEARCH_BITS, HEAD_WORDS)
+        work, r_units, r_xy = found.work, found.head[:, 0], _xy(found.head[:, 1])
+        qu = q_units[found.query]
+        # Candidate picture pairs, most matches first; each is checked geometrically.
+        pair = (work << 40) | (r_units << 20) | qu
+        order = np.argsort(pair, kind="stable")
+        starts = np.flatnonzero(np.r_[True, pair[order][1:] != pair[order][:-1]])
+        sizes = np.diff(np.r_[starts, len(order)])
+        pairs_w, pairs_r, pairs_q, pairs_k = [], [], [], []
+        for i in np.argsort(-sizes, kind="stable")[:MAX_PAIRS]:
+            if sizes[i] < MIN_INLIERS:
+                break
+            rows = order[starts[i] : starts[i] + sizes[i]]
+            if k := inliers(q_xy[found.query[rows]], r_xy[rows], found.bits[rows]):
+                pairs_w.append(work[rows[0]])
+                pairs_r.append(r_units[rows[0]])
+                pairs_q.append(qu[rows[0]])
+                pairs_k.append(k)
+        hits = best_pairs(
+            Hits(
+                found.work_ids,
+                np.asarray(pairs_w, np.int64),
+                np.asarray(pairs_r, np.int64),
+                np.asarray(pairs_q, np.int64),
+            ),
+            np.asarray(pairs_k, np.int64),
+        )
+        lengths = np.concatenate([g.frames for g in generations]) if generations else np.zeros(0, np.int64)
+        still = lengths[hits.work] <= 1 if len(hits.work) else np.zeros(0, bool)
+        moving = Hits(hits.work_ids, hits.work[~still], hits.ref_frame[~still], hits.query_frame[~still])
+        found_segments = align_lines(moving, self.align, query_frames=query.n_frames)
+        return found_segments + still_segments(
+            hits.work_ids, hits.work[still], hits.query_frame[still], self.align
+        )
+
+    def verify(
+        self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
+    ) -> Segment | None:
+        return verify_segment(query.points, ref_points, segment, trials)
+
+
+def best_pairs(pairs: Hits, k: npt.NDArray[np.int64]) -> Hits:
+    """Of each query picture's matches in a work, those with at least half the inliers of its best.
+
+    In a slow pan a query picture also meets the reference pictures a few seconds either side of its
+    own; the one it shares most keypoints with is the one its time singles out (as
+    :func:`clearance.fingerprint.visual.nearest_hits` does for frame hashes)."""
+    if len(k) == 0:
+        return pairs
+    key = (pairs.work << 32) | pairs.query_frame
+    _, group = np.unique(key, return_inverse=True)
+    most = np.zeros(group.max() + 1, np.int64)
+    np.maximum.at(most, group, k)
+    keep = 2 * k >= most[group]
+    return Hits(pairs.work_ids, pairs.work[keep], pairs.ref_frame[keep], pairs.query_frame[keep])
+
+
+def verify_segment(
+    query_points: npt.NDArray[np.uint32], ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
+) -> Segment | None:
+    """The segment re-measured picture by picture along its line, or ``None`` when nothing matches.
+
+    Each query picture in the segment (and up to ``max_gap_s`` around it) is checked against the
+    reference pictures kept within ``VERIFY_WINDOW_S`` of where the line maps it. The false-alarm
+    probability multiplies, over the matched reference pictures (each once, at its most inliers), the
+    chance of an unrelated pair agreeing that well (:func:`pair_chance`), corrected for the choice of
+    pictures, the pairs tried and ``trials``.
+    """
+    q_units, q_xy, q_codes = _unpack(query_points)
+    r_units, r_xy, r_codes = _unpack(ref_points)
+    if len(q_codes) == 0 or len(r_codes) == 0:
+        return None
+    speed = segment.speed
+    offset = segment.ref_start - speed * segment.query_start
+    margin = VisualORB.align.max_gap_s
+    q_pictures = np.unique(q_units)
+    r_pictures = np.unique(r_units)
+    q_t = q_pictures / UNITS_PER_S
+    near = (q_t >= segment.query_start - margin) & (q_t <= segment.query_end + margin)
+    matched: dict[int, tuple[int, int]] = {}  # query unit -> (reference unit, inliers)
+    tried = 0
+    for qu in q_pictures[near]:
+        mapped = speed * qu / UNITS_PER_S + offset
+        qi = np.flatnonzero(q_units == qu)
+        for ru in r_pictures[np.abs(r_pictures / UNITS_PER_S - mapped) <= VERIFY_WINDOW_S]:
+            tried += 1
+            ri = np.flatnonzero(r_units == ru)
+            bits = binary.hamming(q_codes[qi], r_codes[ri])
+            a, b = np.nonzero(bits <= SEARCH_BITS)
+            k = inliers(q_xy[qi[a]], r_xy[ri[b]], bits[a, b])
+            if k and k > matched.get(int(qu), (0, 0))[1]:
+                matched[int(qu)] = (int(ru), k)
+    min_pictures = 1 if speed == 0.0 else 2
+    if len(matched) < min_pictures:
+        return None
+    frames = np.array(sorted(matched), np.int64)
+    refs = np.array([matched[f][0] for f in frames], np.int64)
+    counts = np.array([matched[f][1] for f in frames], np.int64)
+    best = argmin_per(refs, -counts)
+    kr = len(best)
+    t = frames / UNITS_PER_S
+    first, last = float(t.min()), float(t.max())
+    lo_ref, hi_ref = sorted((speed * first + offset, speed * last + offset))
+    n = max(
+        kr,
+        int(
+            (
+                (r_pictures / UNITS_PER_S >= lo_ref - VERIFY_WINDOW_S)
+                & (r_pictures / UNITS_PER_S <= hi_ref + VERIFY_WINDOW_S)
+            ).sum()
+        ),
+    )
+    tries = max(1.0, tried / max(1, len(r_pictures[np.isin(r_pictures, refs)])))
+    log10_each = np.log10(np.minimum(1.0, tries * pair_chance(counts[best])))
+    log10_fa = float(log10_each.sum() + _log10_choose(n, kr) + np.log10(max(1, trials) * len(r_pictures)))
+    half = 0.5 / DETAIL_FPS  # pictures stand for the half step on either side of them
+    q0, q1 = max(0.0, first - half), last + half
+    return replace(
+        segment,
+        query_start=round(q0, 3),
+        query_end=round(q1, 3),
+        ref_start=round(max(0.0, speed * q0 + offset), 3),
+        ref_end=round(max(0.0, speed * q1 + offset), 3),
+        score=round(float(np.clip(-log10_fa / SIGNIFICANCE_SCALE, 0.0, 1.0)), 4),
+        evidence={
+            **segment.evidence,
+            "matched_pictures": len(frames),
+            "matched_reference_pictures": kr,
+            "median_inliers": int(np.median(counts)),
+            "log10_false_alarm": round(log10_fa, 2),
+        },
+    )
+
+
+def _empty() -> npt.NDArray[np.uint32]:
+    return np.zeros(0, np.uint32)

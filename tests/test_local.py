@@ -1,0 +1,97 @@
+"""Local features (issue 3): crops, small rotations and picture-in-picture, which defeat frame hashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from clearance import Catalog, scan
+from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB
+from clearance.media import synth
+from clearance.media.decode import DETAIL_SIZE, decode
+
+FPS = 15
+
+
+@pytest.fixture(scope="module")
+def film() -> np.ndarray:
+    return synth.shapes_footage(21, 16.0, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def filler() -> np.ndarray:
+    return synth.shapes_footage(22, 12.0, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def catalog_dir(tmp_path_factory: pytest.TempPathFactory, film: np.ndarray) -> Path:
+    d = tmp_path_factory.mktemp("local")
+    with Catalog.open(d / "catalog") as cat:
+        cat.register(synth.write_video(d / "film.mp4", frames=film, fps=FPS), owner="Studio C", title="film")
+    return d
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    return frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
+
+
+def _crop(piece: np.ndarray) -> np.ndarray:
+    h, w = piece.shape[1:3]
+    return _even(piece[:, h - int(h * 0.78) :, w - int(w * 0.8) :])  # 20-22 % off, at a corner
+
+
+def _rotate(piece: np.ndarray) -> np.ndarray:
+    h, w = piece.shape[1:3]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 5.0, 1.0)
+    return np.stack([cv2.warpAffine(f, m, (w, h)) for f in piece])
+
+
+def _inset(piece: np.ndarray, background: np.ndarray) -> np.ndarray:
+    h, w = piece.shape[1:3]
+    out = background[: len(piece)].copy()
+    ih, iw = h // 2, w // 2
+    out[:, 10 : 10 + ih, w - iw - 10 : w - 10] = np.stack([cv2.resize(f, (iw, ih)) for f in piece])
+    return out
+
+
+@pytest.mark.parametrize("edit", ["crop", "rotate", "inset"])
+def test_crop_rotation_and_inset_are_found(
+    tmp_path: Path, catalog_dir: Path, film: np.ndarray, filler: np.ndarray, edit: str
+) -> None:
+    """8 s of the film, cropped by a fifth at a corner, rotated by 5 degrees, or shown at half size
+    over other footage, after unrelated scenes: found, its span in the clip within 1 s and in the film
+    within the spacing of the kept reference pictures (a crop of a pan is also the pan a moment
+    later: the reference axis is resolved no finer than that)."""
+    piece = film[5 * FPS : 13 * FPS]
+    edited = {"crop": _crop, "rotate": _rotate, "inset": lambda p: _inset(p, filler[2 * FPS :])}[edit](piece)
+    h, w = edited.shape[1:3]
+    before = _even(np.stack([cv2.resize(f, (w, h)) for f in filler[: 2 * FPS]]))
+    path = synth.write_video(tmp_path / f"{edit}.mp4", frames=np.concatenate([before, edited]), fps=FPS)
+    with Catalog.open(catalog_dir / "catalog") as cat:
+        found = [f for f in scan(cat, path, record=False).findings if f.title == "film"]
+    assert len(found) == 1, edit
+    f = found[0]
+    assert abs(f.query_start - 2.0) <= 1.0 and abs(f.query_end - 10.0) <= 1.0, edit
+    assert abs(f.ref_start - 5.0) <= KEEP_EVERY_S and abs(f.ref_end - 13.0) <= KEEP_EVERY_S, edit
+
+
+def test_unrelated_scenes_of_the_same_kind_give_no_finding(tmp_path: Path, catalog_dir: Path) -> None:
+    """Blocks and discs are everywhere in this footage: their corners alone must not make a match."""
+    path = synth.write_video(tmp_path / "other.mp4", frames=synth.shapes_footage(23, 12.0, fps=FPS), fps=FPS)
+    with Catalog.open(catalog_dir / "catalog") as cat:
+        assert scan(cat, path, record=False).findings == []
+
+
+def test_detail_pictures_keep_the_aspect(tmp_path: Path) -> None:
+    small = decode(
+        synth.write_video(tmp_path / "s.mp4", frames=synth.shapes_footage(1, 3.0, fps=FPS), fps=FPS)
+    )
+    assert small.detail.shape[1:] == (240, 320)  # never enlarged
+    assert np.allclose(np.diff(small.detail_times), 0.5, atol=0.07)
+    wide = synth.shapes_footage(2, 1.0, size=(960, 540), fps=FPS)
+    big = decode(synth.write_video(tmp_path / "w.mp4", frames=wide, fps=FPS))
+    assert big.detail.shape[1:] == (270, DETAIL_SIZE)
+    assert len(VisualORB().reference(big).points) > 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from clearance import Catalog, scan
-from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB
+from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers
 from clearance.media import synth
 from clearance.media.decode import DETAIL_SIZE, decode
 
@@ -95,3 +95,18 @@ def test_detail_pictures_keep_the_aspect(tmp_path: Path) -> None:
     big = decode(synth.write_video(tmp_path / "w.mp4", frames=wide, fps=FPS))
     assert big.detail.shape[1:] == (270, DETAIL_SIZE)
     assert len(VisualORB().reference(big).points) > 0
+
+
+def test_inliers_need_one_transform_spread_over_the_picture() -> None:
+    """Matches that agree on one similarity count; a cluster in a corner (a logo) or matches without
+    a common transform do not."""
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(0, 4096, (40, 2)).astype(np.float32)
+    angle, scale, shift = np.deg2rad(5.0), 0.6, np.array([900.0, 300.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    query = ((ref - shift) @ np.linalg.inv(rot).T).astype(np.float32)  # ref = rot @ query + shift
+    bits = np.full(len(ref), 20, np.int64)
+    assert inliers(query, ref, bits) >= 35
+    corner = (ref * 0.05).astype(np.float32)  # the same matches squeezed into 5 % of the picture
+    assert inliers(((corner - shift) @ np.linalg.inv(rot).T).astype(np.float32), corner, bits) == 0
+    assert inliers(rng.uniform(0, 4096, (40, 2)).astype(np.float32), ref, bits) == 0

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from clearance import Catalog, scan
-from clearance.fingerprint.visual import VisualPDQ, nearest_hits, pdq
+from clearance.fingerprint.visual import VisualPDQ, nearest_hits, pdq, verify_segment
 from clearance.index import binary
 from clearance.index.postings import Hits
+from clearance.match.align import Segment
 from clearance.media import synth
 from clearance.media.decode import decode
 from tests.conftest import RATE, SHARED_MEDIA, excerpt
@@ -253,3 +254,26 @@ def test_side_by_side_and_grid_layouts(
             found = _video(scan(cat, path, record=False).findings, "film")
             assert len(found) == 1, name
             assert abs(found[0].ref_start - 5.0) <= 1.0 and abs(found[0].ref_end - 13.0) <= 1.0, name
+
+
+def test_evidence_counts_each_reference_frame_once() -> None:
+    """Forty clip frames meeting one reference frame at 66 bits are one chance meeting, not forty:
+    they score far below the same forty frames meeting five successive reference frames."""
+    rng = np.random.default_rng(5)
+    ref_codes = rng.integers(0, 256, (5, 32), dtype=np.uint8)
+    ref = binary.pack_rows(np.arange(5) * 10, ref_codes)  # one kept frame a second
+
+    def near(code: np.ndarray) -> np.ndarray:
+        bits = np.unpackbits(code)
+        bits[rng.choice(256, 66, replace=False)] ^= 1
+        return np.packbits(bits)
+
+    units = np.arange(40)  # ten clip frames a second for 4 s
+    one = binary.pack_rows(units, np.stack([near(ref_codes[0]) for _ in units]))
+    each = binary.pack_rows(units, np.stack([near(ref_codes[round(u / 10)]) for u in units]))
+    segment = Segment("w", 0.0, 4.0, 0.0, 4.0, 1.0, 0.0)
+    lone, spread = verify_segment(one, ref, segment, 1), verify_segment(each, ref, segment, 1)
+    assert lone is not None and spread is not None
+    assert lone.evidence["matched_reference_frames"] == 1
+    assert spread.evidence["matched_reference_frames"] == 5
+    assert lone.score < 0.5 <= spread.score

@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 from rich.progress import Progress
 
-from benchmarks import report
+from benchmarks import report, video_peers
 from benchmarks import video_edits as edits
 from benchmarks.report import pool_map, wilson_low
 from clearance import Catalog, Settings, decode, scan
@@ -112,6 +112,8 @@ class Record:
     findings: list[tuple[str, str, float, float, float | None, float | None, float, float]] = field(
         default_factory=list
     )
+    # peer label -> (its best reference, raw score, reported under its default rule)
+    peers: dict[str, tuple[str, float, bool]] = field(default_factory=dict)
 
 
 class Reader:
@@ -333,6 +335,9 @@ def _query(spec: tuple[int, str, int]) -> Record:
         rec = Record("", src.name, duration_s=dur, params=plan.name)
     filler.close()
     rec.findings = _scan(path)
+    for peer in s.get("peers", []):
+        m = peer.best(path)
+        rec.peers[peer.label] = (m.name, m.score, m.default) if m else ("", 0.0, False)
     shutil.rmtree(qdir, ignore_errors=True)
     return rec
 
@@ -480,6 +485,31 @@ def evaluate(records: list[Record], threshold: float) -> dict[str, Any]:
     }
 
 
+def evaluate_peers(records: list[Record]) -> dict[str, dict[str, Any]]:
+    """Per peer: detection per edit under its default rule and at equal false alarms (its threshold
+    set just above its best score on the no-match queries), and its no-match rate by default."""
+    out: dict[str, dict[str, Any]] = {}
+    labels = sorted({label for r in records for label in r.peers})
+    for label in labels:
+        nomatch = [r.peers[label] for r in records if not r.edit and label in r.peers]
+        bar = max((score for _, score, _ in nomatch), default=0.0)
+        cells: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for r in records:
+            if not r.edit or label not in r.peers:
+                continue
+            name, score, default = r.peers[label]
+            c = cells[r.edit]
+            c["n"] += 1
+            c["default"] += int(default and name == r.ref)
+            c["equal"] += int(score > bar and name == r.ref)
+        out[label] = {
+            "cells": {k: dict(v) for k, v in cells.items()},
+            "bar": bar,
+            "nomatch_default": (sum(d for _, _, d in nomatch), len(nomatch)),
+        }
+    return out
+
+
 # -- real copies and speed -------------------------------------------------------------------------
 
 
@@ -574,6 +604,7 @@ def run(
     workdir: Path,
     records_out: Path | None,
     reuse: Path | None = None,
+    with_peers: bool = True,
 ) -> dict[str, Any]:
     holdout = [media / p for p in HOLDOUT]
     skip = {media / p for p in REAL_COPIES} | set(holdout)
@@ -601,7 +632,15 @@ def run(
     for p in [*videos, *holdout]:
         with av.open(str(p)) as c:
             durations[p.name] = float(c.duration or 0) / 1e6
+    peers = video_peers.available() if with_peers and reuse is None else []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("peers: hashing the references", total=len(peers) * len(videos))
+        for peer in peers:
+            for p in videos:
+                peer.add(p)
+                progress.advance(task)
     _STATE.update(
+        peers=peers,
         workdir=workdir,
         catalog_dir=workdir / "catalog",
         names=names,
@@ -621,6 +660,7 @@ def run(
     if records_out is not None:
         records_out.write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
     res = evaluate(records, threshold)
+    res["peers"] = evaluate_peers(records)
     res["real"] = real_copies(media, threshold)
     _STATE.clear()
     res.update(
@@ -717,11 +757,47 @@ def render(res: dict[str, Any], command: str) -> str:
         "more for the local features (visual_orb).",
         f"- Registration of the references (video, images and the videos' sound): {res['register_s']:.0f} s.",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _render_peers(res))
+
+
+def _render_peers(res: dict[str, Any]) -> list[str]:
+    peers = res.get("peers") or {}
+    if not peers:
+        return ["- No peer ran (`bash benchmarks/setup.sh` installs vPDQ and TMK+PDQF)."]
+    labels = sorted(peers)
+    lines = [
+        "",
+        "Peers on the same queries (module docstring of `benchmarks/video_peers.py`): detection % of the right "
+        "video under each peer's default rule / at equal false alarms (its threshold set above its best score on "
+        "the same no-match queries; clearance reported 0 of them). Neither peer localises a copy or indexes "
+        "still images.",
+        "",
+        "| edit | clearance | " + " | ".join(f"{label} default / equal FA" for label in labels) + " |",
+        "|---|---|" + "---|" * len(labels),
+    ]
+    for edit in edits.REGISTRY:
+        c = res["cells"].get(edit)
+        if not c:
+            continue
+        row = [edit, _pct(sum(c["hit"]), len(c["hit"]))]
+        for label in labels:
+            p = peers[label]["cells"].get(edit, {})
+            n = p.get("n", 0)
+            row.append(f"{_pct(p.get('default', 0), n)} / {_pct(p.get('equal', 0), n)}")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for label in labels:
+        k, n = peers[label]["nomatch_default"]
+        lines.append(
+            f"- {label}: no-match queries reported under its default rule: {k} of {n}; equal-false-alarm "
+            f"threshold: score > {peers[label]['bar']:.3g}."
+        )
+    return lines
 
 
 def main() -> None:
     parser = report.parser(__doc__, 40, "queries per edit", 1000)
+    parser.add_argument("--no-peers", action="store_true", help="leave vPDQ and TMK+PDQF out")
     parser.add_argument(
         "--reuse", type=Path, default=None, help="score the outcomes saved by an earlier run's --records"
     )
@@ -729,8 +805,9 @@ def main() -> None:
     report.require_corpus(args.media, "video")
     with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
         res = run(
-            args.media, args.queries, args.nomatch, args.seed, args.jobs, Path(tmp), args.records, args.reuse
-        )
+            args.media, args.queries, args.nomatch, args.seed, args.jobs, Path(tmp), args.records, args.reuse,
+            not args.no_peers,
+        )  # fmt: skip
     command = (
         f"python -m benchmarks.video --queries {args.queries} --nomatch {args.nomatch} --seed {args.seed} "
         f"--jobs {args.jobs}"

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from clearance import Catalog, scan
+from clearance import Catalog, Settings, scan
+from clearance.errors import ConfigError
 from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers
 from clearance.media import synth
 from clearance.media.decode import DETAIL_SIZE, decode
@@ -110,3 +111,24 @@ def test_inliers_need_one_transform_spread_over_the_picture() -> None:
     corner = (ref * 0.05).astype(np.float32)  # the same matches squeezed into 5 % of the picture
     assert inliers(((corner - shift) @ np.linalg.inv(rot).T).astype(np.float32), corner, bits) == 0
     assert inliers(rng.uniform(0, 4096, (40, 2)).astype(np.float32), ref, bits) == 0
+
+
+def test_local_features_can_be_turned_off(tmp_path: Path, film: np.ndarray, filler: np.ndarray) -> None:
+    """A deployment that keeps its index small turns visual_orb off: nothing of it is stored or
+    searched, so the crop goes unfound while frame hashes still find the plain excerpt."""
+    settings = Settings(signals_off=["visual_orb"])
+    with Catalog.open(tmp_path / "cat", settings=settings) as cat:
+        cat.register(synth.write_video(tmp_path / "film.mp4", frames=film, fps=FPS), owner="Studio C")
+        assert cat.index_size_bytes("visual_orb") == 0 and cat.index_size_bytes("visual_pdq") > 0
+        piece = film[5 * FPS : 13 * FPS]
+        for name, frames, found in (("crop", _crop(piece), False), ("plain", piece, True)):
+            path = synth.write_video(tmp_path / f"{name}.mp4", frames=frames, fps=FPS)
+            findings = scan(cat, path, record=False).findings
+            assert bool(findings) is found, name
+            assert all(f.evidence["signal"] == "visual_pdq" for f in findings)
+    typo = Settings(signals_off=["visual_orbb"])
+    with (
+        Catalog.open(tmp_path / "cat", settings=typo) as cat,
+        pytest.raises(ConfigError, match="visual_orbb"),
+    ):
+        cat.register(tmp_path / "film.mp4", owner="Studio C")

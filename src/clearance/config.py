@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     audio_min_score: float = Field(
         0.5, ge=0.0, le=1.0, description="findings below this calibrated score are not reported"
     )
+    signals_off: list[str] = Field(
+        default_factory=list,
+        description="signal types neither registered nor scanned (e.g. visual_orb, to keep the index small)",
+    )
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> Settings:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from clearance.catalog import schema as s
 from clearance.config import Settings, default_catalog_dir
 from clearance.errors import CatalogError, ClearanceError, ConflictError, InputError, NotFoundError
-from clearance.fingerprint.base import Fingerprint, signal_types
+from clearance.fingerprint.base import Fingerprint, active_signal_types, signal_types
 from clearance.index.postings import Generation, Posting, merge_generations, write_generation
 from clearance.media.decode import display_name
 from clearance.media.sandbox import decode_input
@@ -145,7 +145,7 @@ class Catalog:
         results: list[Registration] = []
         pending: list[tuple[str, FingerprintedWork]] = []
         seen: dict[str, str] = {}
-        signals = signal_types()
+        signals = active_signal_types(self.settings.signals_off)
         for path in paths:
             name = display_name(path)
             if progress:

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from clearance.errors import ConfigError
 from clearance.index.postings import Generation
 from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import DecodedMedia
@@ -72,6 +73,17 @@ class SignalType(Protocol):
 
 
 _REGISTRY: dict[str, SignalType] = {}
+
+
+def active_signal_types(off: list[str]) -> dict[str, SignalType]:
+    """The available signal types less those a deployment turned ``off`` (``Settings.signals_off``)."""
+    available = signal_types()
+    unknown = sorted(set(off) - set(available))
+    if unknown:
+        raise ConfigError(
+            f"invalid setting signals_off: unknown signal types {unknown} (known: {sorted(available)})"
+        )
+    return {name: st for name, st in available.items() if name not in off}
 
 
 def signal_types() -> dict[str, SignalType]:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from clearance.catalog.store import Catalog
-from clearance.fingerprint.base import Fingerprint, SignalType, signal_types
+from clearance.fingerprint.base import Fingerprint, SignalType, active_signal_types
 from clearance.index.postings import Generation
 from clearance.match.align import Segment
 from clearance.media.decode import DecodedMedia, display_name
@@ -83,7 +83,7 @@ def scan(
     threshold = catalog.settings.audio_min_score if min_score is None else min_score
     segments: list[tuple[SignalType, Segment]] = []
     fingerprint_s = search_s = 0.0
-    for signal in signal_types().values():
+    for signal in active_signal_types(catalog.settings.signals_off).values():
         if not signal.applies_to(media):
             continue
         t0 = time.perf_counter()

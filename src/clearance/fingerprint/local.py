@@ -14,6 +14,12 @@ vote for lines in time like PDQ's frames do; verification re-measures them along
 
 Decision: positions are stored in units of the picture's longest side / ``POSITION_SCALE``, so that the
 spread of the inliers is measured without storing each picture's size.
+
+Limits (measured in ``benchmarks/video.py``): the index takes about 6.7 MB per hour of reference
+video, a dozen times the frame hashes' (``Settings.signals_off`` turns it off), and the search is
+exact (FAISS ``IndexBinaryFlat`` over every stored descriptor), fine for tens of hours of references
+but not for a thousand: that needs an inverted-file index first. Dark, grainy footage (a lyric video)
+gives keypoints that do not survive being shrunk into an inset.
 """
 
 from __future__ import annotations

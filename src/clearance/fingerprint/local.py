@@ -34,14 +34,15 @@ from clearance._arrays import argmin_per
 from clearance.fingerprint.base import Fingerprint
 from clearance.fingerprint.visual import (
     UNITS_PER_S,
+    _empty,
     _inside_dark_border,
     _log10_choose,
     _n_units,
-    still_segments,
+    picture_segments,
 )
 from clearance.index import binary
 from clearance.index.postings import Generation, Hits
-from clearance.match.align import AlignParams, Segment, align_lines
+from clearance.match.align import AlignParams, Segment
 from clearance.media.decode import DETAIL_FPS, DecodedMedia
 
 HEAD_WORDS = 2
@@ -233,13 +234,7 @@ class VisualORB:
             ),
             np.asarray(pairs_k, np.int64),
         )
-        lengths = np.concatenate([g.frames for g in generations]) if generations else np.zeros(0, np.int64)
-        still = lengths[hits.work] <= 1 if len(hits.work) else np.zeros(0, bool)
-        moving = Hits(hits.work_ids, hits.work[~still], hits.ref_frame[~still], hits.query_frame[~still])
-        found_segments = align_lines(moving, self.align, query_frames=query.n_frames)
-        return found_segments + still_segments(
-            hits.work_ids, hits.work[still], hits.query_frame[still], self.align
-        )
+        return picture_segments(generations, hits, self.align, query.n_frames)
 
     def verify(
         self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
@@ -338,7 +333,3 @@ def verify_segment(
             "log10_false_alarm": round(log10_fa, 2),
         },
     )
-
-
-def _empty() -> npt.NDArray[np.uint32]:
-    return np.zeros(0, np.uint32)

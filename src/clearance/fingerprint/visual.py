@@ -232,12 +232,7 @@ class VisualPDQ:
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
         units, codes = binary.unpack_rows(query.points)
         hits, bits = binary.search(generations, codes, units, MATCH_BITS)
-        hits = nearest_hits(hits, bits)
-        lengths = np.concatenate([g.frames for g in generations]) if generations else np.zeros(0, np.int64)
-        still = lengths[hits.work] <= 1 if len(hits.work) else np.zeros(0, bool)
-        moving = Hits(hits.work_ids, hits.work[~still], hits.ref_frame[~still], hits.query_frame[~still])
-        found = align_lines(moving, self.align, query_frames=query.n_frames)
-        return found + still_segments(hits.work_ids, hits.work[still], hits.query_frame[still], self.align)
+        return picture_segments(generations, nearest_hits(hits, bits), self.align, query.n_frames)
 
     def verify(
         self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
@@ -263,6 +258,18 @@ def nearest_hits(hits: Hits, bits: npt.NDArray[np.int64], slack: int = NEAR_BITS
     keep = np.zeros(len(bits), bool)
     keep[order] = bits[order] <= bits[order][nearest] + slack
     return Hits(hits.work_ids, hits.work[keep], hits.ref_frame[keep], hits.query_frame[keep])
+
+
+def picture_segments(
+    generations: list[Generation], hits: Hits, params: AlignParams, query_frames: int
+) -> list[Segment]:
+    """Candidate segments from picture hits: lines in time for videos (:func:`align_lines`), spans of
+    the clip for still images (:func:`still_segments`)."""
+    lengths = np.concatenate([g.frames for g in generations]) if generations else np.zeros(0, np.int64)
+    still = lengths[hits.work] <= 1 if len(hits.work) else np.zeros(0, bool)
+    moving = Hits(hits.work_ids, hits.work[~still], hits.ref_frame[~still], hits.query_frame[~still])
+    found = align_lines(moving, params, query_frames=query_frames)
+    return found + still_segments(hits.work_ids, hits.work[still], hits.query_frame[still], params)
 
 
 def still_segments(

@@ -39,6 +39,7 @@ from clearance.fingerprint.visual import (
     _log10_choose,
     _n_units,
     picture_segments,
+    refit_line,
 )
 from clearance.index import binary
 from clearance.index.postings import Generation, Hits
@@ -281,6 +282,7 @@ def verify_segment(
     q_t = q_pictures / UNITS_PER_S
     near = (q_t >= segment.query_start - margin) & (q_t <= segment.query_end + margin)
     matched: dict[int, tuple[int, int]] = {}  # query unit -> (reference unit, inliers)
+    shown_best: dict[int, tuple[int, int]] = {}  # reference unit -> (inliers, query unit)
     tried = 0
     for qu in q_pictures[near]:
         mapped = speed * qu / UNITS_PER_S + offset
@@ -293,6 +295,8 @@ def verify_segment(
             k = inliers(q_xy[qi[a]], r_xy[ri[b]], bits[a, b])
             if k and k > matched.get(int(qu), (0, 0))[1]:
                 matched[int(qu)] = (int(ru), k)
+            if k and k > shown_best.get(int(ru), (0, 0))[0]:
+                shown_best[int(ru)] = (k, int(qu))
     min_pictures = 1 if speed == 0.0 else 2
     if len(matched) < min_pictures:
         return None
@@ -316,10 +320,15 @@ def verify_segment(
     tries = max(1.0, tried / max(1, len(r_pictures[np.isin(r_pictures, refs)])))
     log10_each = np.log10(np.minimum(1.0, tries * pair_chance(counts[best])))
     log10_fa = float(log10_each.sum() + _log10_choose(n, kr) + np.log10(max(1, trials) * len(r_pictures)))
+    if speed != 0.0:
+        pairs = np.array([(qu, ru) for ru, (_, qu) in shown_best.items()], np.float64) / UNITS_PER_S
+        if fitted := refit_line(pairs[:, 0], pairs[:, 1], speed):
+            speed, offset = fitted
     half = 0.5 / DETAIL_FPS  # pictures stand for the half step on either side of them
     q0, q1 = max(0.0, first - half), last + half
     return replace(
         segment,
+        speed=round(speed, 4),
         query_start=round(q0, 3),
         query_end=round(q1, 3),
         ref_start=round(max(0.0, speed * q0 + offset), 3),

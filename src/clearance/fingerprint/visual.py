@@ -30,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 import pdqhash
-from scipy import special
+from scipy import special, stats
 
 from clearance._arrays import argmin_per, count_distinct
 from clearance.fingerprint.base import Fingerprint
@@ -346,10 +346,17 @@ def verify_segment(
     tries = max(1.0, float(window.sum(axis=0).mean()))
     log10_each = np.log10(np.minimum(1.0, tries * pair_chance(ref_best)))
     log10_fa = float(log10_each.sum() + _log10_choose(n, kr) + np.log10(max(1, trials) * len(r_units)))
+    # Decision: the voted line is only as fine as its bins, and nearby lines verify alike. The clip is
+    # hashed densely, so the clip frame that best meets a kept reference frame is the one showing it.
+    nearest_q = distances.argmin(axis=0)
+    met = distances[nearest_q, np.arange(distances.shape[1])] <= MATCH_BITS
+    if speed != 0.0 and (fitted := refit_line(q_t[near][nearest_q[met]], r_t[reach][met], speed)):
+        speed, offset = fitted
     step = 1.0 / UNITS_PER_S
     q0, q1 = first, last + step
     return replace(
         segment,
+        speed=round(speed, 4),
         query_start=round(q0, 3),
         query_end=round(q1, 3),
         ref_start=round(max(0.0, speed * q0 + offset), 3),
@@ -363,6 +370,21 @@ def verify_segment(
             "log10_false_alarm": round(log10_fa, 2),
         },
     )
+
+
+def refit_line(
+    q: npt.NDArray[np.float64], r: npt.NDArray[np.float64], speed: float
+) -> tuple[float, float] | None:
+    """(speed, offset) of the line through pairs of clip and reference times (each reference picture
+    and the clip picture that shows it best), or ``None`` where they do not pin one down near
+    ``speed``. A robust (Theil-Sen) fit: in a still shot any clip picture meets the reference
+    picture equally well, and those few pairs are outliers."""
+    if len(np.unique(r)) < MIN_MATCHED_FRAMES or np.ptp(q) < 1.0:
+        return None
+    slope, intercept, _, _ = stats.theilslopes(r, q)
+    if not 0.9 * speed <= slope <= 1.1 * speed or np.median(np.abs(r - (slope * q + intercept))) > 0.5:
+        return None
+    return float(slope), float(intercept)
 
 
 def _log10_choose(n: int, k: int) -> float:

@@ -34,16 +34,18 @@ from clearance._arrays import argmin_per
 from clearance.fingerprint.base import Fingerprint
 from clearance.fingerprint.visual import (
     UNITS_PER_S,
+    VisualPDQ,
     _empty,
     _inside_dark_border,
     _log10_choose,
     _n_units,
     picture_segments,
+    placed,
     refit_line,
 )
 from clearance.index import binary
 from clearance.index.postings import Generation, Hits
-from clearance.match.align import AlignParams, Segment
+from clearance.match.align import Segment
 from clearance.media.decode import DETAIL_FPS, DecodedMedia
 
 HEAD_WORDS = 2
@@ -69,7 +71,6 @@ others, 21,600 unrelated pairs, none reached 8 inliers (at most 6). Each further
 down to ``MIN_PAIR_CHANCE``: however many keypoints agree, one picture pair counts for no more."""
 MIN_PAIR_CHANCE = 1e-12
 VERIFY_WINDOW_S = 0.5 * KEEP_EVERY_S + 0.25  # each mapped time has one kept picture within reach, or two
-SIGNIFICANCE_SCALE = 16.0
 
 
 def orb_features(
@@ -165,17 +166,13 @@ class VisualORB:
 
     name = "visual_orb"
     kind = "video"
-    align = AlignParams(
-        frame_rate=UNITS_PER_S,
-        speed_min=0.5,
-        speed_max=2.0,
-        speed_step=0.01,
-        offset_bin=5,
+    # Aligned like frame hashes, but its reference pictures are sparser: wider tolerance and gaps.
+    align = replace(
+        VisualPDQ.align,
         tolerance_frames=UNITS_PER_S * 1.0,
         max_gap_s=6.0,
         min_anchors=2,
         extent_frames=UNITS_PER_S * KEEP_EVERY_S,
-        max_segments_per_work=8,
     )
     key_space = 1
 
@@ -325,20 +322,6 @@ def verify_segment(
         if fitted := refit_line(pairs[:, 0], pairs[:, 1], speed):
             speed, offset = fitted
     half = 0.5 / DETAIL_FPS  # pictures stand for the half step on either side of them
-    q0, q1 = max(0.0, first - half), last + half
-    return replace(
-        segment,
-        speed=round(speed, 4),
-        query_start=round(q0, 3),
-        query_end=round(q1, 3),
-        ref_start=round(max(0.0, speed * q0 + offset), 3),
-        ref_end=round(max(0.0, speed * q1 + offset), 3),
-        score=round(float(np.clip(-log10_fa / SIGNIFICANCE_SCALE, 0.0, 1.0)), 4),
-        evidence={
-            **segment.evidence,
-            "matched_pictures": len(frames),
-            "matched_reference_pictures": kr,
-            "median_inliers": int(np.median(counts)),
-            "log10_false_alarm": round(log10_fa, 2),
-        },
-    )
+    evidence = {"matched_pictures": len(frames), "matched_reference_pictures": kr,
+                "median_inliers": int(np.median(counts))}  # fmt: skip
+    return placed(segment, (max(0.0, first - half), last + half), (speed, offset), log10_fa, evidence)

@@ -352,8 +352,24 @@ def verify_segment(
     met = distances[nearest_q, np.arange(distances.shape[1])] <= MATCH_BITS
     if speed != 0.0 and (fitted := refit_line(q_t[near][nearest_q[met]], r_t[reach][met], speed)):
         speed, offset = fitted
-    step = 1.0 / UNITS_PER_S
-    q0, q1 = first, last + step
+    evidence = {
+        "matched_frames": k,
+        "matched_reference_frames": kr,
+        "median_bits": int(np.median(frame_best[matched])),
+    }
+    return placed(segment, (first, last + 1.0 / UNITS_PER_S), (speed, offset), log10_fa, evidence)
+
+
+def placed(
+    segment: Segment,
+    span: tuple[float, float],
+    line: tuple[float, float],
+    log10_fa: float,
+    evidence: dict[str, int],
+) -> Segment:
+    """``segment`` re-measured: its ``span`` in the clip, mapped into the work by ``line`` (speed,
+    offset), scored from its false-alarm probability, with the verification's ``evidence``."""
+    (q0, q1), (speed, offset) = span, line
     return replace(
         segment,
         speed=round(speed, 4),
@@ -362,13 +378,7 @@ def verify_segment(
         ref_start=round(max(0.0, speed * q0 + offset), 3),
         ref_end=round(max(0.0, speed * q1 + offset), 3),
         score=round(float(np.clip(-log10_fa / SIGNIFICANCE_SCALE, 0.0, 1.0)), 4),
-        evidence={
-            **segment.evidence,
-            "matched_frames": k,
-            "matched_reference_frames": kr,
-            "median_bits": int(np.median(frame_best[matched])),
-            "log10_false_alarm": round(log10_fa, 2),
-        },
+        evidence={**segment.evidence, **evidence, "log10_false_alarm": round(log10_fa, 2)},
     )
 
 

@@ -55,7 +55,7 @@ class Vpdq:
     label = "vPDQ"
 
     def __init__(self) -> None:
-        import vpdq
+        import vpdq  # type: ignore[import-not-found]
 
         self._vpdq = vpdq
         self.refs: dict[str, npt.NDArray[np.uint8]] = {}
@@ -95,7 +95,7 @@ class Tmk:
     label = "TMK+PDQF"
 
     def __init__(self) -> None:
-        import tmkpy
+        import tmkpy  # type: ignore[import-untyped]
 
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:

@@ -132,3 +132,14 @@ def test_local_features_can_be_turned_off(tmp_path: Path, film: np.ndarray, fill
         pytest.raises(ConfigError, match="visual_orbb"),
     ):
         cat.register(tmp_path / "film.mp4", owner="Studio C")
+
+
+def test_hit_budget_keeps_the_nearest() -> None:
+    from clearance.fingerprint.local import nearest_rows
+    from clearance.index.binary import RowHits
+
+    bits = np.array([40, 10, 63, 20, 30])
+    found = RowHits(["w"], np.zeros(5, np.int64), np.arange(10).reshape(5, 2), np.arange(5), bits)
+    kept = nearest_rows(found, 3)
+    assert kept.bits.tolist() == [10, 20, 30] and kept.query.tolist() == [1, 3, 4]
+    assert nearest_rows(found, 5) is found

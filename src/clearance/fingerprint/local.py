@@ -267,6 +267,13 @@ def best_pairs(pairs: Hits, k: npt.NDArray[np.int64]) -> Hits:
     return Hits(pairs.work_ids, pairs.work[keep], pairs.ref_frame[keep], pairs.query_frame[keep])
 
 
+def _rows_by_unit(units: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+    """The distinct time units (pictures) of stored rows, and each one's row indices."""
+    order = np.argsort(units, kind="stable")
+    pictures, starts = np.unique(units[order], return_index=True)
+    return pictures, np.split(order, starts[1:])
+
+
 def verify_segment(
     query_points: npt.NDArray[np.uint32], ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
 ) -> Segment | None:
@@ -285,19 +292,20 @@ def verify_segment(
     speed = segment.speed
     offset = segment.ref_start - speed * segment.query_start
     margin = VisualORB.align.max_gap_s
-    q_pictures = np.unique(q_units)
-    r_pictures = np.unique(r_units)
+    q_pictures, q_rows = _rows_by_unit(q_units)
+    r_pictures, r_rows = _rows_by_unit(r_units)
+    r_t = r_pictures / UNITS_PER_S
     q_t = q_pictures / UNITS_PER_S
     near = (q_t >= segment.query_start - margin) & (q_t <= segment.query_end + margin)
     matched: dict[int, tuple[int, int]] = {}  # query unit -> (reference unit, inliers)
     shown_best: dict[int, tuple[int, int]] = {}  # reference unit -> (inliers, query unit)
     tried = 0
-    for qu in q_pictures[near]:
-        mapped = speed * qu / UNITS_PER_S + offset
-        qi = np.flatnonzero(q_units == qu)
-        for ru in r_pictures[np.abs(r_pictures / UNITS_PER_S - mapped) <= VERIFY_WINDOW_S]:
+    for i in np.flatnonzero(near):
+        qu, qi = q_pictures[i], q_rows[i]
+        mapped = speed * q_t[i] + offset
+        for j in np.flatnonzero(np.abs(r_t - mapped) <= VERIFY_WINDOW_S):
             tried += 1
-            ri = np.flatnonzero(r_units == ru)
+            ru, ri = r_pictures[j], r_rows[j]
             bits = binary.hamming(q_codes[qi], r_codes[ri])
             a, b = np.nonzero(bits <= SEARCH_BITS)
             k = inliers(q_xy[qi[a]], r_xy[ri[b]], bits[a, b])
@@ -316,16 +324,8 @@ def verify_segment(
     t = frames / UNITS_PER_S
     first, last = float(t.min()), float(t.max())
     lo_ref, hi_ref = sorted((speed * first + offset, speed * last + offset))
-    n = max(
-        kr,
-        int(
-            (
-                (r_pictures / UNITS_PER_S >= lo_ref - VERIFY_WINDOW_S)
-                & (r_pictures / UNITS_PER_S <= hi_ref + VERIFY_WINDOW_S)
-            ).sum()
-        ),
-    )
-    tries = max(1.0, tried / max(1, len(r_pictures[np.isin(r_pictures, refs)])))
+    n = max(kr, int(((r_t >= lo_ref - VERIFY_WINDOW_S) & (r_t <= hi_ref + VERIFY_WINDOW_S)).sum()))
+    tries = max(1.0, tried / kr)
     log10_each = np.log10(np.minimum(1.0, tries * pair_chance(counts[best])))
     log10_fa = float(log10_each.sum() + _log10_choose(n, kr) + np.log10(max(1, trials) * len(r_pictures)))
     if speed != 0.0:

@@ -24,9 +24,8 @@ from clearance.index.postings import Generation, Hits
 
 CODE_BITS = 256
 CODE_WORDS = CODE_BITS // 32
-ROW_WORDS = 1 + CODE_WORDS
-"""One stored row of a frame hash: the time unit, then the code as little-endian 32-bit words. Local
-features store more words before the code (``head``): the unit, then the feature's position."""
+"""A stored row is its head words, then the code as little-endian 32-bit words: a frame hash's head is
+its time unit; a local feature's the unit, then the feature's position."""
 
 
 @dataclass(frozen=True)

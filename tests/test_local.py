@@ -10,7 +10,8 @@ import pytest
 
 from clearance import Catalog, Settings, scan
 from clearance.errors import ConfigError
-from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers
+from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers, nearest_rows
+from clearance.index.binary import RowHits
 from clearance.media import synth
 from clearance.media.decode import DETAIL_SIZE, decode
 
@@ -135,9 +136,6 @@ def test_local_features_can_be_turned_off(tmp_path: Path, film: np.ndarray, fill
 
 
 def test_hit_budget_keeps_the_nearest() -> None:
-    from clearance.fingerprint.local import nearest_rows
-    from clearance.index.binary import RowHits
-
     bits = np.array([40, 10, 63, 20, 30])
     found = RowHits(["w"], np.zeros(5, np.int64), np.arange(10).reshape(5, 2), np.arange(5), bits)
     kept = nearest_rows(found, 3)

@@ -10,7 +10,9 @@ frame, so a partial copy is not missed between samples.
 
 Second stage: ``LAYOUT_FPS`` times a second the clip's frame is also cut into the cells of the
 side-by-side, stacked and 2 x 2 layouts (``LAYOUTS``) and each cell hashed on its own, so a work
-shown beside other footage is found although no global hash of the frame comes near it.
+shown beside other footage is found although no global hash of the frame comes near it. Insets
+(picture-in-picture) are found by their persistent borders in the detail pictures
+(:mod:`clearance.fingerprint.regions`) and each picture's inset is hashed as well.
 
 Hashes within ``MATCH_BITS`` of each other are hits (FAISS, :mod:`clearance.index.binary`); the hits
 vote for lines ``t_ref = speed * t_query + offset`` with speed in [0.5, 2] (:func:`align_lines`);
@@ -33,6 +35,7 @@ import pdqhash
 from scipy import special, stats
 
 from clearance._arrays import argmin_per, count_distinct
+from clearance.fingerprint import regions
 from clearance.fingerprint.base import Fingerprint
 from clearance.index import binary
 from clearance.index.binary import CODE_BITS
@@ -225,8 +228,9 @@ class VisualPDQ:
                 variants = np.concatenate([variants, cell_codes[cell_quality >= MIN_QUALITY]])
             codes.append(variants)
             units.extend([round(float(t) * UNITS_PER_S)] * len(variants))
-        stacked = np.concatenate(codes) if codes else np.zeros((0, 32), np.uint8)
-        rows = binary.pack_rows(np.asarray(units, np.int64), stacked)
+        inset_units, inset_codes = insets(media)
+        stacked = np.concatenate([*codes, inset_codes])
+        rows = binary.pack_rows(np.asarray([*units, *inset_units], np.int64), stacked)
         return Fingerprint(_empty(), _empty(), _n_units(media), rows)
 
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
@@ -238,6 +242,30 @@ class VisualPDQ:
         self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
     ) -> Segment | None:
         return verify_segment(query.points, ref_points, segment, trials)
+
+
+def insets(media: DecodedMedia) -> tuple[list[int], npt.NDArray[np.uint8]]:
+    """(units, PDQ hashes) of the insets (:mod:`clearance.fingerprint.regions`) of a clip's detail
+    pictures, each without its own dark bars; none for a still image."""
+    units: list[int] = []
+    crops: list[npt.NDArray[np.uint8]] = []
+    if media.is_image:
+        return units, np.zeros((0, 32), np.uint8)
+    done: set[tuple[int, regions.Box]] = set()
+    for window in regions.windows(media.detail_times):
+        for box in regions.inset_boxes(media.detail[window]):
+            x0, y0, x1, y1 = box
+            for i in window:
+                if (int(i), box) in done:
+                    continue
+                done.add((int(i), box))
+                crop = media.detail[i, y0:y1, x0:x1]
+                inner = _inside_dark_border(crop)
+                crops.append(crop if inner is None else inner)
+                units.append(round(float(media.detail_times[i]) * UNITS_PER_S))
+    codes, quality = pdq_each(crops)
+    good = quality >= MIN_QUALITY
+    return [u for u, g in zip(units, good, strict=True) if g], codes[good]
 
 
 def nearest_hits(hits: Hits, bits: npt.NDArray[np.int64], slack: int = NEAR_BITS) -> Hits:

@@ -23,6 +23,9 @@ from clearance.policy.decide import POLICY_VERSION, decide
 
 REPORT_SCHEMA = "clearance.scan/1"
 MAX_ALTERNATIVES = 5
+JOIN_TOLERANCE_S = 2.0
+"""A weaker finding whose ends lie this close to the kept finding's line joins it: the spacing of the
+coarsest reference axis (local features keep a picture every 2 s)."""
 
 
 class InputInfo(BaseModel):
@@ -166,7 +169,9 @@ def _drop_shadowed(findings: list[Finding]) -> list[Finding]:
 
     Repeated material (a chorus, a loop) aligns at several reference offsets at once; the weaker
     alignments of the same query stretch are alternatives, not further copies, and are listed in the
-    kept finding's ``evidence["alternatives"]``.
+    kept finding's ``evidence["alternatives"]``. A weaker finding on the kept one's own line (another
+    signal that saw the same copy, perhaps over a longer stretch) is joined to it instead: the kept
+    finding's spans grow to cover both, along its line, and the other is listed in ``evidence["joined"]``.
     """
     kept: list[Finding] = []
     for f in sorted(findings, key=_strength):
@@ -183,12 +188,47 @@ def _drop_shadowed(findings: list[Finding]) -> list[Finding]:
         )
         if home is None:
             kept.append(f)
+        elif _on_line(home, f):
+            _join(home, f)
         elif len(home.evidence.setdefault("alternatives", [])) < MAX_ALTERNATIVES:
             home.evidence["alternatives"].append(
                 {"ref_start": f.ref_start, "ref_end": f.ref_end, "score": f.score}
             )
     kept.sort(key=lambda f: (f.query_start, -f.score))
     return kept
+
+
+def _on_line(k: Finding, f: Finding) -> bool:
+    if k.ref_start is None or f.ref_start is None or f.ref_end is None:
+        return k.ref_start is None and f.ref_start is None  # two spans of one still image
+    return (
+        abs(_ref_at(k, f.query_start) - f.ref_start) <= JOIN_TOLERANCE_S
+        and abs(_ref_at(k, f.query_end) - f.ref_end) <= JOIN_TOLERANCE_S
+    )
+
+
+def _ref_at(k: Finding, t: float) -> float:
+    assert k.ref_start is not None
+    return k.ref_start + k.speed * (t - k.query_start)
+
+
+def _join(k: Finding, f: Finding) -> None:
+    k.evidence.setdefault("joined", []).append(
+        {
+            "signal": f.evidence.get("signal"),
+            "query_start": f.query_start,
+            "query_end": f.query_end,
+            "score": f.score,
+        }
+    )
+    if f.query_start < k.query_start:
+        if k.ref_start is not None:
+            k.ref_start = round(max(0.0, _ref_at(k, f.query_start)), 3)
+        k.query_start = f.query_start
+    if f.query_end > k.query_end:
+        if k.ref_end is not None:
+            k.ref_end = round(_ref_at(k, f.query_end), 3)
+        k.query_end = f.query_end
 
 
 def _strength(f: Finding) -> tuple[float, float]:

@@ -1,10 +1,10 @@
 """Visual fingerprints: per-frame PDQ hashes, sparse on the reference side, dense on the query side.
 
 A registered video keeps about one frame a second (the first of each second and every scene cut,
-less any frame within ``DUPLICATE_BITS`` of the last one kept), each as its PDQ hash, the hash of
-its centre crop and, when it has dark bars, the hash of what lies inside them. A scanned clip hashes
-every frame it has (up to ``Limits.max_video_fps``), each in its eight dihedral variants (flips and
-rotations by 90 degrees) and, when it has dark borders (a letterbox), once more with them trimmed.
+less any frame within ``DUPLICATE_BITS`` of the last one kept), each as its PDQ hash and, when it
+has dark bars, the hash of what lies inside them. A scanned clip hashes every frame it has (up to
+``Limits.max_video_fps``), each in its eight dihedral variants (flips and rotations by 90 degrees)
+and, when it has dark borders (a letterbox), once more with them trimmed.
 Dense against sparse: whatever the frame phase, some query frame lies near each kept reference
 frame, so a partial copy is not missed between samples.
 
@@ -23,6 +23,12 @@ Decision: the frame threshold is not PDQ's customary 31 bits. Measured for issue
 non-matching frame pairs, none came within 80 bits, while edited copies (crops, overlays, colour)
 often lie 40-80 bits from their source: a wide threshold with several aligned frames required
 finds far more copies than a tight one, at no measured cost in false alarms.
+
+Decision: the reference keeps no hash of its centre crop (it once did, for crops). Local features
+(:mod:`clearance.fingerprint.local`) find crops; measured for issue 3 on 112 benchmark queries with
+them on, dropping the centre crop changed no detection, and it cut the index from 537 to 314 KB per
+hour of reference video, inside the 350 KB/h budget. With local features off it costs crops: 2 of 12
+found instead of 3.
 """
 
 from __future__ import annotations
@@ -52,7 +58,6 @@ DUPLICATE_BITS = 8
 NEAR_BITS = 12  # a query frame votes only for reference frames this close to its nearest one
 CUT_BITS = 64  # a frame this far from the previous one starts a new shot: kept at once
 KEEP_EVERY_S = 1.0
-CENTRE_CROP = 0.8  # side of the reference's extra centre-crop hash, as a share of the frame
 DARK_LEVEL = 24  # luma below which a border row or column counts as a letterbox bar
 LAYOUTS = ((1, 2), (2, 1), (1, 3), (3, 1), (2, 2))
 """Grids (rows, columns) of the layouts whose cells the query side hashes on their own."""
@@ -96,14 +101,6 @@ def pdq_dihedral(frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], i
 def _rgb(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     # pdqhash takes RGB and computes luma itself: grey in every channel gives the luma back.
     return np.ascontiguousarray(np.repeat(frame[:, :, None], 3, axis=2))
-
-
-def centre_crop(frame: npt.NDArray[np.uint8], share: float = CENTRE_CROP) -> npt.NDArray[np.uint8]:
-    """The central ``share`` of a frame on each axis, scaled back to the frame's size."""
-    h, w = frame.shape
-    ch, cw = max(8, int(h * share)), max(8, int(w * share))
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return _resize(frame[y0 : y0 + ch, x0 : x0 + cw], h, w)
 
 
 def trim_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
@@ -199,7 +196,6 @@ class VisualPDQ:
     def reference(self, media: DecodedMedia) -> Fingerprint:
         codes, quality = pdq(media.frames)
         kept = kept_frames(codes, quality, media.frame_times)
-        crops, _ = pdq(np.stack([centre_crop(media.frames[i]) for i in kept])) if kept else (codes[:0], None)
         units = np.round(media.frame_times[kept] * UNITS_PER_S).astype(np.int64)
         # A frame with dark bars is kept once more without them: a layout cell or inset of the query
         # is hashed without its bars, and a film's pillarbox would otherwise stay in its hash.
@@ -207,7 +203,7 @@ class VisualPDQ:
         barred = [j for j, x in enumerate(inner) if x is not None]
         inner_codes, _ = pdq_each([x for x in inner if x is not None])
         rows = binary.pack_rows(
-            np.concatenate([units, units, units[barred]]), np.concatenate([codes[kept], crops, inner_codes])
+            np.concatenate([units, units[barred]]), np.concatenate([codes[kept], inner_codes])
         )
         return Fingerprint(_empty(), _empty(), _n_units(media), rows)
 

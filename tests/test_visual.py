@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -277,3 +278,34 @@ def test_evidence_counts_each_reference_frame_once() -> None:
     assert lone.evidence["matched_reference_frames"] == 1
     assert spread.evidence["matched_reference_frames"] == 5
     assert lone.score < 0.5 <= spread.score
+
+
+def test_inverted_file_is_trained_once_and_finds_the_excerpt(
+    tmp_path: Path, film: np.ndarray, other: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generation past ``IVF_MIN_CODES`` is searched through an inverted file, written into its
+    folder the first time and read back afterwards (here every list is probed: the same hits as the
+    flat index); an unreadable file is trained again, not trusted."""
+    monkeypatch.setattr(binary, "IVF_MIN_CODES", 1)
+    monkeypatch.setattr(binary, "IVF_PROBES", 1 << 20)
+    clip = np.concatenate([other[: 3 * FPS], film[6 * FPS : 16 * FPS]])
+    path = synth.write_video(tmp_path / "clip.mp4", frames=clip, fps=FPS)
+    with Catalog.open(tmp_path / "cat") as cat:
+        cat.register(synth.write_video(tmp_path / "film.mp4", frames=film, fps=FPS), owner="S", title="film")
+        first = _video(scan(cat, path, record=False).findings, "film")
+        (gen,) = cat.generations("visual_pdq")
+        written = gen.path / binary.IVF_FILE
+        trained = written.stat().st_mtime_ns
+        _, codes = binary.unpack_rows(gen.points(0))
+        ivf = binary._index(codes, gen.path)
+        assert written.stat().st_mtime_ns == trained and isinstance(ivf, faiss.IndexBinaryIVF)
+        monkeypatch.setattr(binary, "IVF_MIN_CODES", 1 << 40)
+        flat = binary._index(codes, gen.path)
+        hits = [np.sort(x.range_search(codes[:40], 73)[2]) for x in (ivf, flat)]
+        assert len(hits[1]) >= min(40, len(codes)) and np.array_equal(*hits)
+        monkeypatch.setattr(binary, "IVF_MIN_CODES", 1)
+        written.write_bytes(b"not an index")
+        assert binary._index(codes, gen.path).ntotal == len(codes)
+        assert written.stat().st_size > len(b"not an index")
+    assert len(first) == 1
+    assert abs(first[0].query_start - 3.0) <= 1.0 and abs(first[0].ref_start - 6.0) <= 1.0

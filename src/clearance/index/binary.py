@@ -15,7 +15,9 @@ and kept 87-89 % of the true pairs within 72 bits (a copy needs only a few of it
 with 4,096 lists or with 2 sqrt(n) = 2,828; the latter trains in half the time (98 s against 224 s,
 on a busy machine), so it is the rule. Training takes minutes at such sizes, so the trained index is
 written into the generation's folder the first time it is needed (generations never change) and read
-from there afterwards.
+from there afterwards. The inverted file starts at 65,536 codes (about 8 hours of reference video):
+flat search costs about 2.7 us per query code per thousand stored codes, so a 10 s clip's search
+would pass a second near 100,000 codes, while the inverted file stays near 0.1 ms per query code.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy.typing as npt
 
 from clearance.index.postings import Generation, Hits
 
-IVF_MIN_CODES = 1_000_000
+IVF_MIN_CODES = 1 << 16
 IVF_PROBES = 16
 IVF_TRAIN_PER_LIST = 64
 IVF_FILE = "ivf.faissb"

@@ -13,11 +13,13 @@ their own hashes with the bits permuted) a range search of 72 bits took 5.5 ms p
 about 20 s for a 10 s clip's 3,800 codes. The inverted file took 0.06-0.11 ms with 16 lists probed
 and kept 87-89 % of the true pairs within 72 bits (a copy needs only a few of its frames to meet),
 with 4,096 lists or with 2 sqrt(n) = 2,828; the latter trains in half the time (98 s against 224 s,
-on a busy machine), so it is the rule. Training takes minutes at such sizes, so the trained index is
-written into the generation's folder the first time it is needed (generations never change) and read
-from there afterwards. The inverted file starts at 65,536 codes (about 8 hours of reference video):
-flat search costs about 2.7 us per query code per thousand stored codes, so a 10 s clip's search
-would pass a second near 100,000 codes, while the inverted file stays near 0.1 ms per query code.
+on a busy machine), so it is the rule. Training takes minutes at such sizes, so the centroids and
+each code's list are written into the generation's folder the first time they are needed
+(generations never change; 4 bytes a code, where FAISS's own file would store every code again) and
+the lists are filled from them afterwards. The inverted file starts at 65,536 codes (about 8 hours of
+reference video): flat search costs about 2.7 us per query code per thousand stored codes, so a 10 s
+clip's search would pass a second near 100,000 codes, while the inverted file stays near 0.1 ms per
+query code.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from clearance.index.postings import Generation, Hits
 IVF_MIN_CODES = 1 << 16
 IVF_PROBES = 16
 IVF_TRAIN_PER_LIST = 64
-IVF_FILE = "ivf.faissb"
+IVF_FILE = "ivf.npz"
 CODE_BITS = 256
 CODE_WORDS = CODE_BITS // 32
 """A stored row is its head words, then the code as little-endian 32-bit words: a frame hash's head is
@@ -92,38 +94,61 @@ def _codes(gen: Generation, head: int) -> _Codes:
 
 
 def _index(codes: npt.NDArray[np.uint8], folder: Path) -> faiss.IndexBinary:
-    """A flat index of ``codes``, or from ``IVF_MIN_CODES`` an inverted file: read from ``folder``
-    when it was trained before, else trained on a sample, filled and written there."""
+    """A flat index of ``codes``, or from ``IVF_MIN_CODES`` an inverted file: its lists filled from
+    the assignment kept in ``folder`` when it was trained before, else trained on a sample, filled,
+    and its centroids and assignment written there."""
     if len(codes) < IVF_MIN_CODES:
         flat = faiss.IndexBinaryFlat(CODE_BITS)
         flat.add(codes)
         return flat
     path = folder / IVF_FILE
-    index = _read_ivf(path, len(codes))
-    if index is None:
+    kept = _read_ivf(path, len(codes))
+    if kept is None:
         n_lists = max(1, min(int(2 * np.sqrt(len(codes))), len(codes) // 39))
-        index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(CODE_BITS), CODE_BITS, n_lists)
+        trainer = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(CODE_BITS), CODE_BITS, n_lists)
         sample = np.random.default_rng(0).choice(
             len(codes), min(len(codes), IVF_TRAIN_PER_LIST * n_lists), replace=False
         )
-        index.train(codes[np.sort(sample)])
-        index.add(codes)
-        # Written beside the generation's own files, atomically: a crash leaves no half-written index.
-        tmp = path.with_name(f".{IVF_FILE}.{os.getpid()}")
-        faiss.write_index_binary(index, str(tmp))
+        trainer.train(codes[np.sort(sample)])
+        centroids = trainer.quantizer.reconstruct_n(0, n_lists)
+        lists = trainer.quantizer.search(codes, 1)[1][:, 0].astype(np.int32)
+        # Written beside the generation's own files, atomically: a crash leaves no half-written file.
+        tmp = path.with_name(f".{os.getpid()}.{IVF_FILE}")
+        np.savez(tmp, centroids=centroids, lists=lists)
         os.replace(tmp, path)
+    else:
+        centroids, lists = kept
+    quantizer = faiss.IndexBinaryFlat(CODE_BITS)
+    quantizer.add(np.ascontiguousarray(centroids))
+    index = faiss.IndexBinaryIVF(quantizer, CODE_BITS, len(centroids))
+    index.is_trained = True
+    codes = np.ascontiguousarray(codes, np.uint8)
+    ids = np.arange(len(codes), dtype=np.int64)
+    assigned = lists.astype(np.int64)
+    # Each code into the list it was assigned when trained: no search of the centroids again.
+    index.add_core(  # type: ignore[attr-defined]
+        len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(ids), faiss.swig_ptr(assigned)
+    )
     index.nprobe = IVF_PROBES
     return index
 
 
-def _read_ivf(path: Path, n_codes: int) -> faiss.IndexBinaryIVF | None:
-    """The trained index written before, or ``None`` where there is none fit to use (then it is
-    trained again: it is derived from the generation's own files)."""
+def _read_ivf(path: Path, n_codes: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]] | None:
+    """The centroids and each code's list written before, or ``None`` where there are none fit to
+    use (then they are trained again: they derive from the generation's own files)."""
     try:
-        index = faiss.read_index_binary(str(path))
-    except RuntimeError:  # missing or unreadable
+        with np.load(path) as kept:
+            centroids, lists = kept["centroids"], kept["lists"]
+    except (OSError, ValueError, KeyError):  # missing or unreadable
         return None
-    return index if isinstance(index, faiss.IndexBinaryIVF) and index.ntotal == n_codes else None
+    fit = (
+        centroids.ndim == 2
+        and centroids.shape[1] == CODE_BITS // 8
+        and len(lists) == n_codes
+        and len(centroids) > 0
+        and (n_codes == 0 or (lists.min() >= 0 and lists.max() < len(centroids)))
+    )
+    return (centroids.astype(np.uint8), lists.astype(np.int32)) if fit else None
 
 
 def hamming(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:

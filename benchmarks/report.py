@@ -32,6 +32,18 @@ def parser(doc: str | None, queries: int, queries_help: str, nomatch: int) -> ar
     return p
 
 
+def scale_parser(doc: str | None, queries: int, queries_help: str) -> argparse.ArgumentParser:
+    """The options every scale benchmark takes."""
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media")
+    p.add_argument("--hours", type=float, nargs="+", default=[10.0, 100.0, 1000.0])
+    p.add_argument("--queries", type=int, default=queries, help=queries_help)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workdir", type=Path, default=None, help="where the catalogue is built (large)")
+    p.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
+    return p
+
+
 def require_corpus(media: Path, folder: str) -> None:
     """Stop with one line when ``media`` lacks the corpus folder a benchmark reads."""
     if not (media / folder).is_dir():

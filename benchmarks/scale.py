@@ -24,7 +24,6 @@ per query and the probes the hit budget left out are reported.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import platform
 import resource
@@ -285,12 +284,7 @@ def render(res: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media"
-    )
-    parser.add_argument("--hours", type=float, nargs="+", default=[10.0, 100.0, 1000.0])
-    parser.add_argument("--queries", type=int, default=20, help="recall queries per edit")
+    parser = report.scale_parser(__doc__, 20, "recall queries per edit")
     parser.add_argument("--latency-queries", type=int, default=40, help="plain 10 s queries timed")
     parser.add_argument(
         "--edits",
@@ -298,9 +292,6 @@ def main() -> None:
         default=["pink_0db", "white_0db", "reverb", "speed_any"],
         help="edits besides clean",
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=None, help="where the catalogue is built (large)")
-    parser.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
     args = parser.parse_args()
     report.require_corpus(args.media, "audio")
     # A failed clean-up of the (large) work directory must not lose the measurements.

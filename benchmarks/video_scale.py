@@ -23,7 +23,6 @@ offset within 1 s.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import resource
 import tempfile
@@ -233,15 +232,7 @@ def render(res: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media"
-    )
-    parser.add_argument("--hours", type=float, nargs="+", default=[10.0, 100.0, 1000.0])
-    parser.add_argument("--queries", type=int, default=30, help="plain 10 s queries timed")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=None, help="where the catalogue is built (large)")
-    parser.add_argument("--write", type=Path, default=None, help="update this BENCHMARKS.md")
+    parser = report.scale_parser(__doc__, 30, "plain 10 s queries timed")
     args = parser.parse_args()
     report.require_corpus(args.media, "video")
     with tempfile.TemporaryDirectory(

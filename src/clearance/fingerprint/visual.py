@@ -26,7 +26,7 @@ finds far more copies than a tight one, at no measured cost in false alarms.
 
 Decision: the reference keeps no hash of its centre crop (it once did, for crops). Local features
 (:mod:`clearance.fingerprint.local`) find crops; measured for issue 3 on 112 benchmark queries with
-them on, dropping the centre crop changed no detection, and it cut the index from 537 to 314 KB per
+them on, dropping the centre crop changed no detection, and it cut the index from 537 to 313 KB per
 hour of reference video, inside the 350 KB/h budget. With local features off it costs crops: 2 of 12
 found instead of 3.
 """

@@ -309,3 +309,16 @@ def test_inverted_file_is_trained_once_and_finds_the_excerpt(
         assert written.stat().st_size > len(b"not an index")
     assert len(first) == 1
     assert abs(first[0].query_start - 3.0) <= 1.0 and abs(first[0].ref_start - 6.0) <= 1.0
+
+
+def test_compaction_trains_the_inverted_file_before_any_scan(
+    tmp_path: Path, film: np.ndarray, other: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(binary, "IVF_MIN_CODES", 1)
+    with Catalog.open(tmp_path / "cat") as cat:
+        for name, frames in (("film", film), ("other", other)):
+            cat.register(synth.write_video(tmp_path / f"{name}.mp4", frames=frames, fps=FPS), owner="S")
+        assert len(cat.generations("visual_pdq")) == 2
+        assert cat.compact("visual_pdq")
+        (gen,) = cat.generations("visual_pdq")
+        assert (gen.path / binary.IVF_FILE).stat().st_size > 0

@@ -302,6 +302,15 @@ class Catalog:
         except ValueError:
             return False  # the merge would exceed a generation's 32-bit frame space: keep them apart
         new_gen = Generation(new_path)
+        prepare = getattr(signal_types().get(signal), "prepare", None)
+        try:
+            if prepare is not None:
+                # Search structures that take long to build (an inverted file over millions of
+                # frame hashes) are built here, before any reader can see the generation.
+                prepare(new_gen)
+        except BaseException:
+            shutil.rmtree(new_path, ignore_errors=True)
+            raise
         now = time.time()
         try:
             with self._begin() as conn:

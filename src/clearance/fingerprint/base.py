@@ -37,7 +37,11 @@ class Fingerprint:
 
 @runtime_checkable
 class SignalType(Protocol):
-    """A kind of fingerprint: stable storage ``name``, the finding ``kind`` it produces."""
+    """A kind of fingerprint: stable storage ``name``, the finding ``kind`` it produces.
+
+    A signal type may also have ``prepare(generation)``: the catalogue calls it on each merged
+    generation before the generation becomes active, to build search structures that take long
+    (the visual signals' inverted file)."""
 
     name: str
     kind: str

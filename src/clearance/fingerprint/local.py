@@ -203,6 +203,10 @@ class VisualORB:
             codes.append(code)
         return Fingerprint(_empty(), _empty(), _n_units(media), _rows(units, xys, codes))
 
+    def prepare(self, generation: Generation) -> None:
+        """Build (and keep in its folder) a merged generation's search index ahead of its first scan."""
+        binary.prepare(generation, HEAD_WORDS)
+
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
         q_units, q_xy, q_codes = _unpack(query.points)
         found = nearest_rows(binary.search_rows(generations, q_codes, SEARCH_BITS, HEAD_WORDS), max_hits)

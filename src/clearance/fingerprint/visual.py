@@ -229,6 +229,10 @@ class VisualPDQ:
         rows = binary.pack_rows(np.asarray([*units, *inset_units], np.int64), stacked)
         return Fingerprint(_empty(), _empty(), _n_units(media), rows)
 
+    def prepare(self, generation: Generation) -> None:
+        """Build (and keep in its folder) a merged generation's search index ahead of its first scan."""
+        binary.prepare(generation, 1)
+
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
         units, codes = binary.unpack_rows(query.points)
         hits, bits = binary.search(generations, codes, units, MATCH_BITS)

@@ -13,8 +13,9 @@ their own hashes with the bits permuted) a range search of 72 bits took 5.5 ms p
 about 20 s for a 10 s clip's 3,800 codes. The inverted file took 0.06-0.11 ms with 16 lists probed
 and kept 87-89 % of the true pairs within 72 bits (a copy needs only a few of its frames to meet),
 with 4,096 lists or with 2 sqrt(n) = 2,828; the latter trains in half the time (98 s against 224 s,
-on a busy machine), so it is the rule. Training takes minutes at such sizes, so the centroids and
-each code's list are written into the generation's folder the first time they are needed
+on a busy machine), so it is the rule. Training takes minutes at such sizes, so it is done when
+compaction merges a generation (:func:`prepare`, before the generation is active; else at its first
+search), and the centroids and each code's list are written into the generation's folder
 (generations never change; 4 bytes a code, where FAISS's own file would store every code again) and
 the lists are filled from them afterwards. The inverted file starts at 65,536 codes (about 8 hours of
 reference video): flat search costs about 2.7 us per query code per thousand stored codes, so a 10 s
@@ -91,6 +92,12 @@ def _codes(gen: Generation, head: int) -> _Codes:
         built = _Codes(index, work, np.concatenate([words.reshape(len(words), head) for words, _ in rows]))
     _CACHE[gen] = built
     return built
+
+
+def prepare(gen: Generation, head: int) -> None:
+    """Build ``gen``'s index now; from ``IVF_MIN_CODES`` codes this trains the inverted file and
+    writes it into the generation's folder, so that no scan pays for it."""
+    _codes(gen, head)
 
 
 def _index(codes: npt.NDArray[np.uint8], folder: Path) -> faiss.IndexBinary:

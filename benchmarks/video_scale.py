@@ -38,12 +38,13 @@ import numpy as np
 from rich.progress import Progress
 
 from benchmarks import report
-from benchmarks.video import HOLDOUT, REAL_COPIES, Reader
+from benchmarks.video import HOLDOUT, REAL_COPIES, Reader, _fps
 from clearance import Catalog, Settings, decode, scan
 from clearance.catalog import FingerprintedWork
 from clearance.fingerprint.base import Fingerprint
 from clearance.fingerprint.visual import UNITS_PER_S, VisualPDQ
 from clearance.index import binary
+from clearance.media import synth
 
 BATCH_HOURS = 50.0
 RUNS = 3
@@ -85,22 +86,11 @@ def _queries(videos: list[Path], n: int, seed: int, workdir: Path) -> list[Query
         path, duration = long[int(rng.integers(0, len(long)))]
         start = float(rng.uniform(0, duration - QUERY_S - 0.5))
         reader = Reader(path, start)
-        with av.open(str(path)) as c:
-            fps = float(c.streams.video[0].average_rate or 25)
-        frames = [reader.native(k / fps) for k in range(int(QUERY_S * fps))]
+        fps = _fps(path)
+        # Reader.native already fits each frame within 640 x 360, at even sizes.
+        frames = np.stack([reader.native(k / fps) for k in range(int(QUERY_S * fps))])
         reader.close()
-        h, w = frames[0].shape[:2]
-        scale = min(1.0, 640 / w, 360 / h)
-        size = (max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2))
-        target = workdir / f"q{i}.mp4"
-        with av.open(str(target), "w") as out_c:
-            stream = out_c.add_stream("libx264", rate=round(fps))
-            stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-            stream.options = {"crf": "23"}
-            for f in frames:
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24").reformat(*size)
-                out_c.mux(stream.encode(vf))
-            out_c.mux(stream.encode(None))
+        target = synth.write_video(workdir / f"q{i}.mp4", frames=frames, fps=round(fps))  # x264 CRF 23
         out.append((target, path.stem, start))
     return out
 

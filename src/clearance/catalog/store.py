@@ -308,11 +308,7 @@ class Catalog:
                 # Search structures that take long to build (an inverted file over millions of
                 # frame hashes) are built here, before any reader can see the generation.
                 prepare(new_gen)
-        except BaseException:
-            shutil.rmtree(new_path, ignore_errors=True)
-            raise
-        now = time.time()
-        try:
+            now = time.time()
             with self._begin() as conn:
                 res = conn.execute(
                     update(s.generations)

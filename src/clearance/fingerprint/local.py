@@ -36,12 +36,12 @@ from clearance.fingerprint.visual import (
     UNITS_PER_S,
     VisualPDQ,
     _empty,
-    _inside_dark_border,
     _log10_choose,
     _n_units,
     picture_segments,
     placed,
     refit_line,
+    without_dark_border,
 )
 from clearance.index import binary
 from clearance.index.postings import Generation, Hits
@@ -78,8 +78,7 @@ def orb_features(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """ORB keypoints of a luma picture without its dark bars, reduced to ``size`` at most: positions
     (``n x 2``, in units of the longest side / ``POSITION_SCALE``) and descriptors (``n x 32`` bytes)."""
-    inner = _inside_dark_border(picture)
-    img = picture if inner is None else inner
+    img = without_dark_border(picture)
     h, w = img.shape
     scale = min(1.0, size / max(h, w))
     if scale < 1.0:

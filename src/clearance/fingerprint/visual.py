@@ -121,6 +121,12 @@ def _inside_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] |
     return frame[y0:y1, x0:x1]
 
 
+def without_dark_border(picture: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """What lies inside a picture's dark bars, or the whole picture where it has none."""
+    inner = _inside_dark_border(picture)
+    return picture if inner is None else inner
+
+
 def layout_cells(frame: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
     """The cells of the side-by-side, stacked and grid layouts in ``LAYOUTS``, each without its own
     dark bars: where a clip puts a registered work beside other footage, one cell is the work."""
@@ -129,9 +135,11 @@ def layout_cells(frame: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
     for rows, cols in LAYOUTS:
         for r in range(rows):
             for c in range(cols):
-                cell = frame[r * h // rows : (r + 1) * h // rows, c * w // cols : (c + 1) * w // cols]
-                inner = _inside_dark_border(cell)
-                cells.append(cell if inner is None else inner)
+                cells.append(
+                    without_dark_border(
+                        frame[r * h // rows : (r + 1) * h // rows, c * w // cols : (c + 1) * w // cols]
+                    )
+                )
     return cells
 
 
@@ -259,9 +267,7 @@ def insets(media: DecodedMedia) -> tuple[list[int], npt.NDArray[np.uint8]]:
                 if (int(i), box) in done:
                     continue
                 done.add((int(i), box))
-                crop = media.detail[i, y0:y1, x0:x1]
-                inner = _inside_dark_border(crop)
-                crops.append(crop if inner is None else inner)
+                crops.append(without_dark_border(media.detail[i, y0:y1, x0:x1]))
                 units.append(round(float(media.detail_times[i]) * UNITS_PER_S))
     codes, quality = pdq_each(crops)
     good = quality >= MIN_QUALITY

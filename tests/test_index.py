@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from clearance._arrays import count_distinct, distinct, group, sliding_max
-from clearance.index import postings
+from clearance.index import binary, postings
 from clearance.index.postings import Generation, write_generation
 
 
@@ -122,3 +122,16 @@ def test_work_of_finds_the_work_of_every_value(tmp_path: Path) -> None:
     gen = Generation(write_generation(tmp_path, items, 16))
     values = np.arange(int(gen.bases[-1] + gen.frames[-1] + 1), dtype=np.int64)
     assert np.array_equal(gen.work_of(values), np.searchsorted(gen.bases, values, side="right") - 1)
+
+
+@pytest.mark.parametrize("block", [binary.HAMMING_BLOCK, 5])
+@pytest.mark.parametrize(("rows", "cols"), [(0, 3), (3, 0), (1, 1), (37, 11)])
+def test_hamming_counts_the_differing_bits(
+    monkeypatch: pytest.MonkeyPatch, block: int, rows: int, cols: int
+) -> None:
+    monkeypatch.setattr(binary, "HAMMING_BLOCK", block)  # 5 words: rows are XORed one at a time
+    rng = np.random.default_rng(rows + cols)
+    a = rng.integers(0, 256, (rows, 32), dtype=np.uint8)
+    b = rng.integers(0, 256, (cols, 32), dtype=np.uint8)
+    expected = (np.unpackbits(a, axis=1)[:, None, :] != np.unpackbits(b, axis=1)[None, :, :]).sum(axis=2)
+    assert np.array_equal(binary.hamming(a, b), expected)

@@ -40,6 +40,7 @@ IVF_MIN_CODES = 1 << 16
 IVF_PROBES = 16
 IVF_TRAIN_PER_LIST = 64
 IVF_FILE = "ivf.npz"
+HAMMING_BLOCK = 1 << 20  # 64-bit words XORed at once by :func:`hamming`
 CODE_BITS = 256
 CODE_WORDS = CODE_BITS // 32
 """A stored row is its head words, then the code as little-endian 32-bit words: a frame hash's head is
@@ -160,10 +161,13 @@ def _read_ivf(path: Path, n_codes: int) -> tuple[npt.NDArray[np.uint8], npt.NDAr
 
 def hamming(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     """Bit distances between every code of ``a`` (rows) and every code of ``b`` (columns)."""
-    x = np.unpackbits(np.asarray(a, np.uint8), axis=1).astype(np.int16)
-    y = np.unpackbits(np.asarray(b, np.uint8), axis=1).astype(np.int16)
-    # |x - y| summed = x.(1-y) + (1-x).y, one matrix product each.
-    out: npt.NDArray[np.int64] = (x @ (1 - y).T + (1 - x) @ y.T).astype(np.int64)
+    x = np.ascontiguousarray(a, np.uint8).view(np.uint64)
+    y = np.ascontiguousarray(b, np.uint8).view(np.uint64)
+    out = np.empty((len(x), len(y)), np.int64)
+    # XOR and popcount a block of rows at a time: the rows x columns x words temporary stays bounded.
+    step = max(1, HAMMING_BLOCK // max(1, y.size))
+    for i in range(0, len(x), step):
+        np.bitwise_count(x[i : i + step, None, :] ^ y[None, :, :]).sum(axis=2, out=out[i : i + step])
     return out
 
 

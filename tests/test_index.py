@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from clearance._arrays import count_distinct, distinct, group, sliding_max
 from clearance.index import binary, postings
+from clearance.index.binary import RowHits
 from clearance.index.postings import Generation, write_generation
 
 
@@ -122,6 +123,14 @@ def test_work_of_finds_the_work_of_every_value(tmp_path: Path) -> None:
     gen = Generation(write_generation(tmp_path, items, 16))
     values = np.arange(int(gen.bases[-1] + gen.frames[-1] + 1), dtype=np.int64)
     assert np.array_equal(gen.work_of(values), np.searchsorted(gen.bases, values, side="right") - 1)
+
+
+def test_hit_budget_keeps_the_nearest() -> None:
+    bits = np.array([40, 10, 63, 20, 30])
+    found = RowHits(["w"], np.zeros(5, np.int64), np.arange(10).reshape(5, 2), np.arange(5), bits)
+    kept = binary.nearest_rows(found, 3)
+    assert kept.bits.tolist() == [10, 20, 30] and kept.query.tolist() == [1, 3, 4]
+    assert binary.nearest_rows(found, 5) is found
 
 
 @pytest.mark.parametrize("block", [binary.HAMMING_BLOCK, 5])

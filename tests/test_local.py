@@ -10,8 +10,7 @@ import pytest
 
 from clearance import Catalog, Settings, scan
 from clearance.errors import ConfigError
-from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers, nearest_rows
-from clearance.index.binary import RowHits
+from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers
 from clearance.media import synth
 from clearance.media.decode import DETAIL_SIZE, decode
 
@@ -133,11 +132,3 @@ def test_local_features_can_be_turned_off(tmp_path: Path, film: np.ndarray, fill
         pytest.raises(ConfigError, match="visual_orbb"),
     ):
         cat.register(tmp_path / "film.mp4", owner="Studio C")
-
-
-def test_hit_budget_keeps_the_nearest() -> None:
-    bits = np.array([40, 10, 63, 20, 30])
-    found = RowHits(["w"], np.zeros(5, np.int64), np.arange(10).reshape(5, 2), np.arange(5), bits)
-    kept = nearest_rows(found, 3)
-    assert kept.bits.tolist() == [10, 20, 30] and kept.query.tolist() == [1, 3, 4]
-    assert nearest_rows(found, 5) is found

@@ -208,7 +208,7 @@ class VisualORB:
 
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
         q_units, q_xy, q_codes = _unpack(query.points)
-        found = nearest_rows(binary.search_rows(generations, q_codes, SEARCH_BITS, HEAD_WORDS), max_hits)
+        found = binary.search_rows(generations, q_codes, SEARCH_BITS, HEAD_WORDS, max_hits)
         work, r_units, r_xy = found.work, found.head[:, 0], _xy(found.head[:, 1])
         qu = q_units[found.query]
         # Candidate picture pairs, most matches first; each is checked geometrically.
@@ -241,17 +241,6 @@ class VisualORB:
         self, query: Fingerprint, ref_points: npt.NDArray[np.uint32], segment: Segment, trials: int
     ) -> Segment | None:
         return verify_segment(query.points, ref_points, segment, trials)
-
-
-def nearest_rows(found: binary.RowHits, max_hits: int) -> binary.RowHits:
-    """At most ``max_hits`` of the search's hits, the nearest (``Search.max_hits``: a clip of
-    repetitive texture against a large catalogue must not flood the geometric checks)."""
-    if len(found.bits) <= max_hits:
-        return found
-    keep = np.sort(np.argpartition(found.bits, max_hits - 1)[:max_hits])
-    return binary.RowHits(
-        found.work_ids, found.work[keep], found.head[keep], found.query[keep], found.bits[keep]
-    )
 
 
 def best_pairs(pairs: Hits, k: npt.NDArray[np.int64]) -> Hits:

@@ -243,7 +243,7 @@ class VisualPDQ:
 
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
         units, codes = binary.unpack_rows(query.points)
-        hits, bits = binary.search(generations, codes, units, MATCH_BITS)
+        hits, bits = binary.search(generations, codes, units, MATCH_BITS, max_hits)
         return picture_segments(generations, nearest_hits(hits, bits), self.align, query.n_frames)
 
     def verify(

@@ -184,9 +184,14 @@ class RowHits:
 
 
 def search_rows(
-    generations: list[Generation], codes: npt.NDArray[np.uint8], radius: int, head: int = 1
+    generations: list[Generation],
+    codes: npt.NDArray[np.uint8],
+    radius: int,
+    head: int = 1,
+    max_hits: int | None = None,
 ) -> RowHits:
-    """Every stored row whose code lies within ``radius`` bits of a query code."""
+    """Every stored row whose code lies within ``radius`` bits of a query code; with ``max_hits``, at
+    most that many of them, the nearest (:func:`nearest_rows`)."""
     codes = np.ascontiguousarray(codes, np.uint8)
     work_ids: list[str] = []
     parts: list[tuple[npt.NDArray[np.int64], ...]] = []
@@ -203,14 +208,28 @@ def search_rows(
         empty = np.zeros(0, np.int64)
         return RowHits(work_ids, empty, np.zeros((0, head), np.int64), empty, empty)
     work, words, query, bits = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    return RowHits(work_ids, work, words, query, bits)
+    found = RowHits(work_ids, work, words, query, bits)
+    return found if max_hits is None else nearest_rows(found, max_hits)
+
+
+def nearest_rows(found: RowHits, max_hits: int) -> RowHits:
+    """At most ``max_hits`` of the search's hits, the nearest (``Search.max_hits``: a clip of
+    repetitive texture against a large catalogue must not flood the geometric checks)."""
+    if len(found.bits) <= max_hits:
+        return found
+    keep = np.sort(np.argpartition(found.bits, max_hits - 1)[:max_hits])
+    return RowHits(found.work_ids, found.work[keep], found.head[keep], found.query[keep], found.bits[keep])
 
 
 def search(
-    generations: list[Generation], codes: npt.NDArray[np.uint8], units: npt.NDArray[np.int64], radius: int
+    generations: list[Generation],
+    codes: npt.NDArray[np.uint8],
+    units: npt.NDArray[np.int64],
+    radius: int,
+    max_hits: int | None = None,
 ) -> tuple[Hits, npt.NDArray[np.int64]]:
-    """Every stored code within ``radius`` bits of a query code, as hits (work, reference and query
-    unit) and their distances in bits."""
-    found = search_rows(generations, codes, radius)
+    """Every stored code within ``radius`` bits of a query code (at most ``max_hits``, the nearest), as
+    hits (work, reference and query unit) and their distances in bits."""
+    found = search_rows(generations, codes, radius, max_hits=max_hits)
     query_units = np.asarray(units, np.int64)[found.query]
     return Hits(found.work_ids, found.work, found.head[:, 0], query_units), found.bits

@@ -144,3 +144,28 @@ def test_hamming_counts_the_differing_bits(
     b = rng.integers(0, 256, (cols, 32), dtype=np.uint8)
     expected = (np.unpackbits(a, axis=1)[:, None, :] != np.unpackbits(b, axis=1)[None, :, :]).sum(axis=2)
     assert np.array_equal(binary.hamming(a, b), expected)
+
+
+def test_search_rows_hands_a_repeated_code_its_hits(tmp_path: Path) -> None:
+    """Query codes that repeat are searched once; every copy gets the hits a lone search gives."""
+    rng = np.random.default_rng(3)
+    stored = rng.integers(0, 256, (40, 32), dtype=np.uint8)
+    empty = np.zeros(0, np.uint32)
+    items = [
+        (f"w{i}", empty, empty, 100, binary.pack_rows(np.arange(20) + 100 * i, stored[20 * i : 20 * i + 20]))
+        for i in range(2)
+    ]
+    gen = Generation(write_generation(tmp_path, items, 16))
+    near = stored.copy()
+    near[:, :4] ^= rng.integers(0, 256, (40, 4), dtype=np.uint8)  # up to 32 bits away
+    query = np.concatenate([near[5:25], near[5:25], rng.integers(0, 256, (3, 32), dtype=np.uint8), near[:2]])
+    found = binary.search_rows([gen], query, 40)
+    alone = [binary.search_rows([gen], query[i : i + 1], 40) for i in range(len(query))]
+    expected = sorted(
+        (i, int(h), int(b)) for i, a in enumerate(alone) for h, b in zip(a.head[:, 0], a.bits, strict=True)
+    )
+    assert (
+        sorted(zip(found.query.tolist(), found.head[:, 0].tolist(), found.bits.tolist(), strict=True))
+        == expected
+    )
+    assert {i for i, _, _ in expected} == set(range(40)) | {43, 44}

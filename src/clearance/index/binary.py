@@ -192,17 +192,24 @@ def search_rows(
 ) -> RowHits:
     """Every stored row whose code lies within ``radius`` bits of a query code; with ``max_hits``, at
     most that many of them, the nearest (:func:`nearest_rows`)."""
-    codes = np.ascontiguousarray(codes, np.uint8)
+    codes = np.ascontiguousarray(codes, np.uint8).reshape(-1, CODE_BITS // 8)
+    # Each distinct code is searched once (a still shot repeats its frames' codes) and its hits are
+    # handed to every query code equal to it.
+    distinct, inverse = np.unique(codes, axis=0, return_inverse=True)
     work_ids: list[str] = []
     parts: list[tuple[npt.NDArray[np.int64], ...]] = []
     for gen in generations:
         built = _codes(gen, head)
         if built.index.ntotal and len(codes):
             # FAISS's binary range search keeps distances strictly below the radius.
-            lims, dist, rows = built.index.range_search(codes, radius + 1)
-            q = np.repeat(np.arange(len(codes)), np.diff(lims.astype(np.int64)))
-            rows = rows.astype(np.int64)
-            parts.append((built.work[rows] + len(work_ids), built.head[rows], q, dist.astype(np.int64)))
+            lims, dist, rows = built.index.range_search(distinct, radius + 1)
+            lims = lims.astype(np.int64)
+            per_code = np.diff(lims)[inverse]
+            q = np.repeat(np.arange(len(codes)), per_code)
+            within = np.arange(len(q)) - np.repeat(np.cumsum(per_code) - per_code, per_code)
+            at = np.repeat(lims[:-1][inverse], per_code) + within
+            rows = rows[at].astype(np.int64)
+            parts.append((built.work[rows] + len(work_ids), built.head[rows], q, dist[at].astype(np.int64)))
         work_ids.extend(gen.work_ids)
     if not parts:
         empty = np.zeros(0, np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def song_files(tmp_path_factory: pytest.TempPathFactory, songs: dict[str, np.nda
 
 
 @pytest.fixture()
-def catalog(tmp_path: Path) -> Catalog:
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
     cat = Catalog.open(tmp_path / "catalog")
     yield cat
     cat.close()

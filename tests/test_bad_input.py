@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import signal
 from pathlib import Path
-from typing import cast
+from typing import NoReturn
 
 import av
 import numpy as np
@@ -49,18 +49,18 @@ def _make(tmp_path: Path, kind: str) -> Path:
     elif kind in {"truncated_video", "garbled_video"}:
         # faststart: the index comes first, so a cut-off file still opens and decodes short
         video = _faststart_video(tmp_path / "whole.mp4")
-        data = bytearray(video.read_bytes())
+        buf = bytearray(video.read_bytes())
         p = tmp_path / f"{kind}.mp4"
         if kind == "truncated_video":
-            del data[len(data) * 2 // 3 :]
+            del buf[len(buf) * 2 // 3 :]
         else:
-            at = data.find(b"mdat") + 100
-            data[at : at + 3000] = np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes()
-        p.write_bytes(bytes(data))
+            at = buf.find(b"mdat") + 100
+            buf[at : at + 3000] = np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes()
+        p.write_bytes(bytes(buf))
     elif kind == "zero_frame_video":
         p = tmp_path / "zero_frames.mp4"
         with av.open(str(p), mode="w") as container:
-            stream = cast(av.video.stream.VideoStream, container.add_stream("libx264", rate=15))
+            stream = container.add_stream("libx264", rate=15)
             stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
             container.start_encoding()
     elif kind == "playlist":
@@ -71,7 +71,7 @@ def _make(tmp_path: Path, kind: str) -> Path:
 
 def _faststart_video(path: Path) -> Path:
     with av.open(str(path), mode="w", options={"movflags": "faststart"}) as container:
-        stream = cast(av.video.stream.VideoStream, container.add_stream("libx264", rate=15))
+        stream = container.add_stream("libx264", rate=15)
         stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
         for img in synth.footage(1, 6.0):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
@@ -154,12 +154,14 @@ def test_zero_length_audio_track(tmp_path: Path) -> None:
         decode(path)
 
 
-def _segfault(*_args: object, **_kwargs: object) -> None:
+def _segfault(*_args: object, **_kwargs: object) -> NoReturn:
     os.kill(os.getpid(), signal.SIGSEGV)  # what a decoder bug on hostile bytes looks like
+    raise AssertionError("not reached")
 
 
-def _hog(*_args: object, **_kwargs: object) -> None:
+def _hog(*_args: object, **_kwargs: object) -> NoReturn:
     np.ones(8 * 1024**3, np.uint8)  # far over the memory limit below
+    raise AssertionError("not reached")
 
 
 def test_isolated_decode_gives_the_same_media(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from clearance.media.decode import AUDIO_RATE
 
 
 def _pcm(seed: int, seconds: float) -> np.ndarray:
-    return signal.resample_poly(synth.music(seed, seconds), 80, 441).astype(np.float32)
+    pcm: np.ndarray = signal.resample_poly(synth.music(seed, seconds), 80, 441).astype(np.float32)
+    return pcm
 
 
 def _ref(x: np.ndarray) -> fa.Hashes:
@@ -158,7 +159,7 @@ def test_verification_is_corrected_for_the_alignments_whole_search() -> None:
 
 
 def _points(t: np.ndarray, f: np.ndarray) -> np.ndarray:
-    zeros = np.zeros(len(t))
+    zeros = np.zeros(len(t), np.float32)
     return fa.pack_points(fa.Peaks(t, f, zeros, zeros.astype(np.int32)))
 
 

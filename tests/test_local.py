@@ -67,7 +67,10 @@ def test_crop_rotation_and_inset_are_found(
     within the spacing of the kept reference pictures (a crop of a pan is also the pan a moment
     later: the reference axis is resolved no finer than that)."""
     piece = film[5 * FPS : 13 * FPS]
-    edited = {"crop": _crop, "rotate": _rotate, "inset": lambda p: _inset(p, filler[2 * FPS :])}[edit](piece)
+    if edit == "inset":
+        edited = _inset(piece, filler[2 * FPS :])
+    else:
+        edited = {"crop": _crop, "rotate": _rotate}[edit](piece)
     h, w = edited.shape[1:3]
     before = _even(np.stack([cv2.resize(f, (w, h)) for f in filler[: 2 * FPS]]))
     path = synth.write_video(tmp_path / f"{edit}.mp4", frames=np.concatenate([before, edited]), fps=FPS)
@@ -76,6 +79,7 @@ def test_crop_rotation_and_inset_are_found(
     assert len(found) == 1, edit
     f = found[0]
     assert abs(f.query_start - 2.0) <= 1.0 and abs(f.query_end - 10.0) <= 1.0, edit
+    assert f.ref_start is not None and f.ref_end is not None
     assert abs(f.ref_start - 5.0) <= KEEP_EVERY_S and abs(f.ref_end - 13.0) <= KEEP_EVERY_S, edit
 
 

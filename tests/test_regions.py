@@ -76,4 +76,5 @@ def test_inset_is_found_by_frame_hashes_alone(tmp_path: Path) -> None:
     f = found[0]
     assert f.evidence["signal"] == "visual_pdq"
     assert abs(f.query_start - 2.0) <= 1.0 and abs(f.query_end - 10.0) <= 1.0
+    assert f.ref_start is not None and f.ref_end is not None
     assert abs(f.ref_start - 5.0) <= 1.0 and abs(f.ref_end - 13.0) <= 1.0

@@ -28,6 +28,7 @@ def test_excerpt_inside_unrelated_audio(
     [f] = report.findings
     assert f.title == "song0" and f.kind == "audio" and f.policy == "block"
     assert abs(f.query_start - 4.0) < 0.5
+    assert f.ref_start is not None
     assert abs(f.ref_start - (12.0 + (f.query_start - 4.0))) < 0.1
     assert 13.0 < f.query_end < 15.0
     assert abs(f.speed - 1.0) < 0.01
@@ -67,6 +68,7 @@ def test_speed_change_is_measured(tmp_path: Path, registered: Path, songs: dict[
         report = scan(cat, clip)
     [f] = report.findings
     assert abs(f.speed - 1.04) < 0.01
+    assert f.ref_start is not None
     assert abs(f.ref_start - (8.0 + 1.04 * f.query_start)) < 0.15
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from clearance import Catalog, Settings, scan
 from clearance.fingerprint.regions import inset_boxes, windows
+from clearance.fingerprint.visual import inset_picture
 from clearance.media import synth
 from clearance.media.decode import decode
 
@@ -78,3 +79,29 @@ def test_inset_is_found_by_frame_hashes_alone(tmp_path: Path) -> None:
     assert abs(f.query_start - 2.0) <= 1.0 and abs(f.query_end - 10.0) <= 1.0
     assert f.ref_start is not None and f.ref_end is not None
     assert abs(f.ref_start - 5.0) <= 1.0 and abs(f.ref_end - 13.0) <= 1.0
+
+
+def test_inset_with_a_border_of_no_contrast_is_completed_by_its_shape() -> None:
+    """A half-size inset whose top fades to black under a background that is black above it: no
+    ridge marks its top, so the box found first ends at the picture's edge, and the box is also
+    tried with its top where the frame's aspect ratio puts it."""
+    box = (80, 60, 240, 180)
+    rows = np.arange(SIZE[1], dtype=np.float32)[None, :, None, None]
+    film = (synth.footage(4, 4.0, size=SIZE) * np.clip((rows - 20) / 100, 0, 1)).astype(np.uint8)
+    background = (synth.footage(5, 4.0, size=SIZE) * np.clip((rows - 70) / 60, 0, 1)).astype(np.uint8)
+    found = inset_boxes(_gray(_inset(film, background, box)[:: FPS // 2]))
+    assert found and found[0][1] == 0, found
+    assert any(np.abs(np.array(b) - np.array(box)).max() <= 2 for b in found), found
+
+
+def test_inset_picture_loses_bars_behind_a_blended_border() -> None:
+    """An inset's box whose outer columns the scaler blended with a bright background, around dark
+    pillarbox bars: the bars are still trimmed, and a box with no bars is kept whole."""
+    rng = np.random.default_rng(6)
+    picture = np.full((120, 200), 200, np.uint8)
+    content = rng.integers(40, 255, (60, 60), dtype=np.uint8)
+    picture[30:90, 40:140] = 0  # the inset (100 x 60), pillarboxed
+    picture[30:90, 60:120] = content
+    picture[30:90, 40] = picture[30:90, 139] = 110  # border columns blended with the background
+    assert np.array_equal(inset_picture(picture, (40, 30, 140, 90)), content)
+    assert np.array_equal(inset_picture(picture, (60, 30, 120, 90)), content)

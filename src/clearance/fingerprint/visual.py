@@ -61,6 +61,7 @@ KEEP_EVERY_S = 1.0
 DARK_LEVEL = 24  # luma below which a border row or column counts as a letterbox bar
 LAYOUTS = ((1, 2), (2, 1), (1, 3), (3, 1), (2, 2))
 """Grids (rows, columns) of the layouts whose cells the query side hashes on their own."""
+BOX_MARGIN = 2  # pixels along an inset's border not looked at for dark bars
 LAYOUT_FPS = 5.0  # query frames a second whose layout cells are hashed
 # Verification: a query frame matches when it lies within MATCH_BITS of a reference frame kept within
 # VERIFY_WINDOW_S of the time the line maps it to; a static shot keeps few frames, hence the window.
@@ -110,6 +111,12 @@ def trim_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | No
 
 
 def _inside_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    bounds = _dark_border(frame)
+    return None if bounds is None else frame[bounds[0] : bounds[1], bounds[2] : bounds[3]]
+
+
+def _dark_border(frame: npt.NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of what lies inside the frame's dark bars, or ``None`` without bars."""
     h, w = frame.shape
     rows = np.flatnonzero(frame.mean(axis=1) > DARK_LEVEL)
     cols = np.flatnonzero(frame.mean(axis=0) > DARK_LEVEL)
@@ -118,7 +125,7 @@ def _inside_dark_border(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] |
     y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if (y1 - y0) * (x1 - x0) > 0.92 * h * w:
         return None
-    return frame[y0:y1, x0:x1]
+    return y0, y1, x0, x1
 
 
 def without_dark_border(picture: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -270,16 +277,36 @@ def insets(media: DecodedMedia) -> tuple[list[int], npt.NDArray[np.uint8]]:
     done: set[tuple[int, regions.Box]] = set()
     for window in regions.windows(media.detail_times):
         for box in regions.inset_boxes(media.detail[window]):
-            x0, y0, x1, y1 = box
             for i in window:
                 if (int(i), box) in done:
                     continue
                 done.add((int(i), box))
-                crops.append(without_dark_border(media.detail[i, y0:y1, x0:x1]))
+                crops.append(inset_picture(media.detail[i], box))
                 units.append(round(float(media.detail_times[i]) * UNITS_PER_S))
     codes, quality = pdq_each(crops)
     good = quality >= MIN_QUALITY
     return [u for u, g in zip(units, good, strict=True) if g], codes[good]
+
+
+def inset_picture(picture: npt.NDArray[np.uint8], box: regions.Box) -> npt.NDArray[np.uint8]:
+    """What ``picture`` shows inside ``box``, less the inset's own dark bars (a pillarboxed film).
+
+    The bars are looked for ``BOX_MARGIN`` pixels inside the box: the inset's scaler blends the
+    pixels along its border with the background, and one bright blended line along a bar would
+    hide the bar."""
+    x0, y0, x1, y1 = box
+    crop = picture[y0:y1, x0:x1]
+    h, w = crop.shape
+    m = BOX_MARGIN
+    bounds = _dark_border(crop[m : h - m, m : w - m])
+    if bounds is None:
+        return crop
+    # Back in the box's pixels; a side with no bar keeps the margin's pixels.
+    top, bottom, left, right = bounds
+    return crop[
+        m + top if top else 0 : m + bottom if bottom < h - 2 * m else h,
+        m + left if left else 0 : m + right if right < w - 2 * m else w,
+    ]
 
 
 def nearest_hits(hits: Hits, bits: npt.NDArray[np.int64], slack: int = NEAR_BITS) -> Hits:

@@ -228,19 +228,20 @@ class VisualPDQ:
         next_cells_t = -np.inf
         last_unit = -1
         for frame, t in zip(media.frames, media.frame_times, strict=True):
-            # Decision: one frame per time unit. Frames that share a unit vote at one place; at 25-30
-            # fps hashing them all tripled the codes searched. Measured for issue 3 on 132 stored
-            # benchmark queries: the same 109 of 112 found, cells at 5 a second (not 10) included.
+            # Decision: each frame's plain hash, but its flips and rotations (and the cells below)
+            # once per time unit: they vote at one place, and at 25-30 fps hashing every frame's
+            # variants tripled the codes searched. A second frame in a unit keeps its plain hash: a
+            # copy near the threshold (a crop) meets the reference in some frames and not others.
             unit = round(float(t) * UNITS_PER_S)
-            if unit == last_unit:
-                continue
-            last_unit = unit
+            repeat, last_unit = unit == last_unit, unit
             variants, quality = pdq_dihedral(frame)
+            if repeat:
+                variants = variants[:1]  # compute_dihedral's first hash is the frame as it is
             if quality < MIN_QUALITY:
                 variants = variants[:0]  # too flat as a whole; its cells may still say something
             elif (trimmed := trim_dark_border(frame)) is not None:
                 variants = np.concatenate([variants, pdq(trimmed[None])[0]])
-            if t >= next_cells_t:
+            if not repeat and t >= next_cells_t:
                 # Cells are hashed at a lower rate: each costs a PDQ, and they are many.
                 next_cells_t = float(t) + 1.0 / LAYOUT_FPS - 1e-6
                 cell_codes, cell_quality = pdq_each(layout_cells(frame))

@@ -2,11 +2,11 @@
 
 A registered video keeps about one frame a second (the first of each second and every scene cut,
 less any frame within ``DUPLICATE_BITS`` of the last one kept), each as its PDQ hash and, when it
-has dark bars, the hash of what lies inside them. A scanned clip hashes one frame per time unit
-(10 a second, every frame of a clip at 10 fps or less), each in its eight dihedral variants (flips
-and rotations by 90 degrees) and, when it has dark borders (a letterbox), once more with them
-trimmed. Dense against sparse: whatever the frame phase, some query frame lies within 0.05 s of each
-kept reference frame, so a partial copy is not missed between samples.
+has dark bars, the hash of what lies inside them. A scanned clip hashes every frame it has (up to
+``Limits.max_video_fps``) and, when it has dark borders (a letterbox), once more with them trimmed;
+the first frame of each time unit (0.1 s) also in its seven other dihedral variants (flips and
+rotations by 90 degrees). Dense against sparse: whatever the frame phase, some query frame lies near
+each kept reference frame, so a partial copy is not missed between samples.
 
 Second stage: ``LAYOUT_FPS`` times a second the clip's frame is also cut into the cells of the
 side-by-side, stacked and 2 x 2 layouts (``LAYOUTS``) and each cell hashed on its own, so a work

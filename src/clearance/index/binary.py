@@ -196,6 +196,7 @@ def search_rows(
     # Each distinct code is searched once (a still shot repeats its frames' codes) and its hits are
     # handed to every query code equal to it.
     distinct, inverse = np.unique(codes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)  # NumPy 2.0.0 gave it a trailing axis with ``axis=0``
     work_ids: list[str] = []
     parts: list[tuple[npt.NDArray[np.int64], ...]] = []
     for gen in generations:
@@ -221,7 +222,8 @@ def search_rows(
 
 def nearest_rows(found: RowHits, max_hits: int) -> RowHits:
     """At most ``max_hits`` of the search's hits, the nearest (``Search.max_hits``: a clip of
-    repetitive texture against a large catalogue must not flood the geometric checks)."""
+    repetitive texture against a large catalogue must not flood the alignment and the checks after
+    it)."""
     if len(found.bits) <= max_hits:
         return found
     keep = np.sort(np.argpartition(found.bits, max_hits - 1)[:max_hits])

@@ -5,22 +5,22 @@ the code's 32-bit words. The generation files stay the crash-safe, memory-mapped
 :mod:`clearance.index.postings`; the FAISS index over a generation's codes is built from them the
 first time a process searches it and kept for as long as the generation is mapped.
 
-Decision: exact ``IndexBinaryFlat`` (brute-force popcount) below ``IVF_MIN_CODES`` codes, an inverted
-file (``IndexBinaryIVF``, ``IVF_PROBES`` of its lists searched) from there on. Measured for issue 3:
-multi-index hashing gave no speed-up at 1-10 M codes for 2.5-10x the memory, and binary HNSW recalled
-19-44 % of planted near-duplicates. At 2 M codes (the benchmark's references among filler made of
-their own hashes with the bits permuted) a range search of 72 bits took 5.5 ms per query code flat,
-about 20 s for a 10 s clip's 3,800 codes. The inverted file took 0.06-0.11 ms with 16 lists probed
-and kept 87-89 % of the true pairs within 72 bits (a copy needs only a few of its frames to meet),
-with 4,096 lists or with 2 sqrt(n) = 2,828; the latter trains in half the time (98 s against 224 s,
-on a busy machine), so it is the rule. Training takes minutes at such sizes, so it is done when
-compaction merges a generation (:func:`prepare`, before the generation is active; else at its first
-search), and the centroids and each code's list are written into the generation's folder
-(generations never change; 4 bytes a code, where FAISS's own file would store every code again) and
-the lists are filled from them afterwards. The inverted file starts at 65,536 codes (about 8 hours of
-reference video): flat search costs about 2.7 us per query code per thousand stored codes, so a 10 s
-clip's search would pass a second near 100,000 codes, while the inverted file stays near 0.1 ms per
-query code.
+Decision: exact ``IndexBinaryFlat`` (brute-force popcount) below ``IVF_MIN_CODES`` codes, an
+inverted file (``IndexBinaryIVF``, ``IVF_PROBES`` of its lists searched) from there on. Measured for
+issue 3: multi-index hashing gave no speed-up at 1-10 M codes for 2.5-10x the memory, and binary
+HNSW recalled 19-44 % of planted near-duplicates. At 2 M codes (the benchmark's references among
+filler made of their own hashes with the bits permuted) a range search of 72 bits took 5.5 ms per
+query code flat, about 20 s for the 3,800 codes a 10 s clip then sent (about 1,460 now). The
+inverted file took 0.06-0.11 ms with 16 lists probed and kept 87-89 % of the true pairs within 72
+bits (a copy needs only a few of its frames to meet), with 4,096 lists or with 2 sqrt(n) = 2,828;
+the latter trains in half the time (98 s against 224 s, on a busy machine), so it is the rule.
+Training takes minutes at such sizes, so it is done when compaction merges a generation
+(:func:`prepare`, before the generation is active; else at its first search), and the centroids and
+each code's list are written into the generation's folder (generations never change; 4 bytes a code,
+where FAISS's own file would store every code again) and the lists are filled from them afterwards.
+The inverted file starts at 65,536 codes (about 8 hours of reference video): flat search costs about
+2.7 us per query code per thousand stored codes, so a 10 s clip's search would pass a second near
+100,000 codes, while the inverted file stays near 0.1 ms per query code.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from clearance._arrays import count_distinct, distinct, group, sliding_max
+from clearance._arrays import count_distinct, distinct, group, ranges, sliding_max
 from clearance.index import binary, postings
 from clearance.index.binary import RowHits
 from clearance.index.postings import Generation, write_generation
@@ -169,3 +169,11 @@ def test_search_rows_hands_a_repeated_code_its_hits(tmp_path: Path) -> None:
         == expected
     )
     assert {i for i, _, _ in expected} == set(range(40)) | {43, 44}
+
+
+@given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 5)), max_size=20))
+def test_ranges_concatenates_each_run(runs: list[tuple[int, int]]) -> None:
+    lo = np.array([a for a, _ in runs], np.int64)
+    counts = np.array([n for _, n in runs], np.int64)
+    expected = [i for a, n in runs for i in range(a, a + n)]
+    assert ranges(lo, counts).tolist() == expected

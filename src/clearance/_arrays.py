@@ -48,6 +48,14 @@ def group(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return s[first], inverse
 
 
+def ranges(lo: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The indices ``lo[0] .. lo[0] + counts[0] - 1``, then ``lo[1] ..``, and so on, in one array."""
+    counts = np.asarray(counts, np.int64)
+    starts = np.repeat(np.asarray(lo, np.int64) - (np.cumsum(counts) - counts), counts)
+    out: npt.NDArray[np.int64] = starts + np.arange(len(starts), dtype=np.int64)
+    return out
+
+
 def argmin_per(keys: npt.NDArray[np.int64], values: npt.NDArray[np.generic]) -> npt.NDArray[np.intp]:
     """For each distinct key (in sorted order), the index of its smallest value."""
     if len(keys) == 0:

@@ -34,6 +34,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from clearance._arrays import ranges
 from clearance.index.postings import Generation, Hits
 
 IVF_MIN_CODES = 1 << 16
@@ -207,8 +208,7 @@ def search_rows(
             lims = lims.astype(np.int64)
             per_code = np.diff(lims)[inverse]
             q = np.repeat(np.arange(len(codes)), per_code)
-            within = np.arange(len(q)) - np.repeat(np.cumsum(per_code) - per_code, per_code)
-            at = np.repeat(lims[:-1][inverse], per_code) + within
+            at = ranges(lims[:-1][inverse], per_code)
             rows = rows[at].astype(np.int64)
             parts.append((built.work[rows] + len(work_ids), built.head[rows], q, dist[at].astype(np.int64)))
         work_ids.extend(gen.work_ids)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from clearance._arrays import ranges
+
 FORMAT = "clearance.postings/5"  # 5: bucket table, key space (4: zone triplets, withdrawn)
 
 STOP_FACTOR = 40.0
@@ -161,8 +163,7 @@ class Generation:
         total = int(counts.sum())
         if total == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        values = np.asarray(self.values[starts + np.arange(total)], dtype=np.int64)
+        values = np.asarray(self.values[ranges(lo, counts)], dtype=np.int64)
         query_frame = np.repeat(np.asarray(frames, np.int64), counts)
         work = self.work_of(values)
         return work, values - self.bases[work], query_frame

@@ -234,9 +234,11 @@ class VisualPDQ:
             # copy near the threshold (a crop) meets the reference in some frames and not others.
             unit = round(float(t) * UNITS_PER_S)
             repeat, last_unit = unit == last_unit, unit
-            variants, quality = pdq_dihedral(frame)
             if repeat:
-                variants = variants[:1]  # compute_dihedral's first hash is the frame as it is
+                variants, qualities = pdq(frame[None])  # a third of the eight variants' cost
+                quality = int(qualities[0])
+            else:
+                variants, quality = pdq_dihedral(frame)
             if quality < MIN_QUALITY:
                 variants = variants[:0]  # too flat as a whole; its cells may still say something
             elif (trimmed := trim_dark_border(frame)) is not None:

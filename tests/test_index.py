@@ -177,3 +177,32 @@ def test_ranges_concatenates_each_run(runs: list[tuple[int, int]]) -> None:
     counts = np.array([n for _, n in runs], np.int64)
     expected = [i for a, n in runs for i in range(a, a + n)]
     assert ranges(lo, counts).tolist() == expected
+
+
+def test_inverted_file_misses_are_searched_again_near_a_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edited copy's codes lie tens of bits from the work's, often in lists the inverted file does
+    not probe; once one pair is found, the codes near it in both clip and work are compared exactly."""
+    monkeypatch.setattr(binary, "IVF_MIN_CODES", 1)
+    monkeypatch.setattr(binary, "IVF_PROBES", 1)
+    rng = np.random.default_rng(5)
+    stored = rng.integers(0, 256, (600, 32), dtype=np.uint8)
+    empty = np.zeros(0, np.uint32)
+    items = [
+        (f"w{i}", empty, empty, 200, binary.pack_rows(np.arange(200), stored[200 * i : 200 * i + 200]))
+        for i in range(3)
+    ]
+    gen = Generation(write_generation(tmp_path, items, 16))
+    copy = stored[250:280].copy()  # work 1, units 50..79
+    flips = np.argsort(rng.random((30, 256)), axis=1)[:, :50]  # 50 bits each
+    bits = np.unpackbits(copy, axis=1)
+    np.put_along_axis(bits, flips, 1 - np.take_along_axis(bits, flips, axis=1), axis=1)
+    query = np.packbits(bits, axis=1)
+    query[10] = stored[260]  # one code the inverted file cannot miss
+    units = np.arange(30, dtype=np.int64) + 1000
+    plain, _ = binary.search([gen], query, units, 72)
+    found, dist = binary.search([gen], query, units, 72, reach=(40, 40))
+    pairs = set(zip(found.query_frame.tolist(), found.ref_frame.tolist(), strict=True))
+    assert pairs == {(1000 + i, 50 + i) for i in range(30)}
+    assert len(plain.work) < 30 and set(found.work.tolist()) == {1} and dist.max() <= 50

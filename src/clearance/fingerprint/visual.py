@@ -63,6 +63,7 @@ LAYOUTS = ((1, 2), (2, 1), (1, 3), (3, 1), (2, 2))
 """Grids (rows, columns) of the layouts whose cells the query side hashes on their own."""
 BOX_MARGIN = 2  # pixels along an inset's border not looked at for dark bars
 LAYOUT_FPS = 5.0  # query frames a second whose layout cells are hashed
+NEAR_SEARCH_S = 10.0  # clip seconds around an inverted file's few hits on a work searched again exactly
 # Verification: a query frame matches when it lies within MATCH_BITS of a reference frame kept within
 # VERIFY_WINDOW_S of the time the line maps it to; a static shot keeps few frames, hence the window.
 VERIFY_WINDOW_S = 1.5
@@ -261,7 +262,10 @@ class VisualPDQ:
 
     def propose(self, generations: list[Generation], query: Fingerprint, max_hits: int) -> list[Segment]:
         units, codes = binary.unpack_rows(query.points)
-        hits, bits = binary.search(generations, codes, units, MATCH_BITS, max_hits)
+        # The work's seconds a copy of those clip seconds can show, at the fastest speed aligned.
+        ref_s = self.align.speed_max * NEAR_SEARCH_S + KEEP_EVERY_S
+        reach = (round(NEAR_SEARCH_S * UNITS_PER_S), round(ref_s * UNITS_PER_S))
+        hits, bits = binary.search(generations, codes, units, MATCH_BITS, max_hits, reach)
         return picture_segments(generations, nearest_hits(hits, bits), self.align, query.n_frames)
 
     def verify(

@@ -10,7 +10,8 @@ import pytest
 
 from clearance import Catalog, Settings, scan
 from clearance.errors import ConfigError
-from clearance.fingerprint.local import KEEP_EVERY_S, VisualORB, inliers
+from clearance.fingerprint.local import KEEP_EVERY_S, MIN_PICTURES, VisualORB, _unpack, inliers
+from clearance.fingerprint.visual import UNITS_PER_S
 from clearance.media import synth
 from clearance.media.decode import DETAIL_SIZE, decode
 
@@ -136,3 +137,17 @@ def test_local_features_can_be_turned_off(tmp_path: Path, film: np.ndarray, fill
         pytest.raises(ConfigError, match="visual_orbb"),
     ):
         cat.register(tmp_path / "film.mp4", owner="Studio C")
+
+
+def test_a_short_work_keeps_its_pictures_closer_together(tmp_path: Path) -> None:
+    """A long work keeps a picture every ``KEEP_EVERY_S``; one too short for ``MIN_PICTURES`` of them
+    keeps them closer together, down to every detail picture."""
+    kept = {}
+    for seconds in (4.0, 8.0, 20.0):
+        frames = synth.shapes_footage(23, seconds, fps=FPS)
+        media = decode(synth.write_video(tmp_path / f"{seconds:g}.mp4", frames=frames, fps=FPS))
+        units, _, _ = _unpack(VisualORB().reference(media).points)
+        kept[seconds] = np.diff(np.unique(units)) / UNITS_PER_S
+    assert np.allclose(kept[4.0], 0.5, atol=0.07) and len(kept[4.0]) + 1 >= MIN_PICTURES
+    assert np.allclose(kept[8.0], 1.0, atol=0.07)
+    assert np.allclose(kept[20.0], KEEP_EVERY_S, atol=0.07)

@@ -206,3 +206,16 @@ def test_inverted_file_misses_are_searched_again_near_a_hit(
     pairs = set(zip(found.query_frame.tolist(), found.ref_frame.tolist(), strict=True))
     assert pairs == {(1000 + i, 50 + i) for i in range(30)}
     assert len(plain.work) < 30 and set(found.work.tolist()) == {1} and dist.max() <= 50
+
+
+def test_pairs_within_agree_with_the_whole_distance_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binary, "HAMMING_BLOCK", 7)  # a row of the first codes at a time
+    rng = np.random.default_rng(9)
+    a, b = rng.integers(0, 256, (23, 32), dtype=np.uint8), rng.integers(0, 256, (5, 32), dtype=np.uint8)
+    a[::3, :24] = b[0, :24]  # some pairs near, most not
+    d = binary.hamming(a, b)
+    i, j, bits = binary._pairs_within(a, b, 60)
+    assert 0 < len(i) < d.size
+    assert sorted(zip(i.tolist(), j.tolist(), bits.tolist(), strict=True)) == sorted(
+        (int(x), int(y), int(d[x, y])) for x, y in zip(*np.nonzero(d <= 60), strict=True)
+    )

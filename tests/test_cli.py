@@ -115,3 +115,11 @@ def test_demo_runs_and_cleans_up(tmp_path: Path) -> None:
     titles = {f["title"] for f in report["findings"]}
     assert "Song A" in titles and "Song B" not in titles
     assert report["decision"] == "block"
+
+
+def test_register_from_keyframes(tmp_path: Path) -> None:
+    """``--keyframes`` registers a video from its keyframes."""
+    video = synth.write_video(tmp_path / "v.mp4", frames=synth.footage(7, 6.0, fps=15), fps=15, keyint=15)
+    res = run("register", str(video), "--owner", "S", "--keyframes", catalog=tmp_path / "cat")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\t")[1] == "registered"

@@ -63,3 +63,20 @@ def test_file_swapped_after_probe_is_not_read(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(dec, "_reopen_name", swap_then_reopen)
     media = decode(target)
     assert abs(media.duration_s - 6.0) < 0.1
+
+
+def test_keyframe_path_takes_close_keyframes_and_decodes_the_rest_in_full(tmp_path: Path) -> None:
+    """With ``keyframes``, a video with a keyframe every second is read from its keyframes alone (the
+    very pictures a full decode gives at those times); one with keyframes 4 s apart is decoded in full."""
+    frames = synth.footage(5, 6.0, fps=15)
+    tone = 0.3 * np.sin(np.linspace(0, 2000, 6 * 44100)).astype(np.float32)
+    close = synth.write_video(tmp_path / "close.mp4", frames=frames, fps=15, keyint=15, audio=tone)
+    full, keys = decode(close), decode(close, keyframes=True)
+    assert np.allclose(keys.frame_times, np.arange(6), atol=0.01)
+    at = np.searchsorted(full.frame_times, keys.frame_times)
+    assert np.array_equal(keys.frames, full.frames[at])
+    assert np.array_equal(keys.audio, full.audio) and keys.duration_s == full.duration_s
+    sparse = synth.write_video(tmp_path / "sparse.mp4", frames=frames, fps=15, keyint=60)
+    whole, fallback = decode(sparse), decode(sparse, keyframes=True)
+    assert len(whole.frames) == 90 and np.array_equal(fallback.frames, whole.frames)
+    assert np.array_equal(fallback.detail, whole.detail)

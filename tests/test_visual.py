@@ -327,3 +327,20 @@ def test_compaction_trains_the_inverted_file_before_any_scan(
         assert cat.compact("visual_pdq")
         (gen,) = cat.generations("visual_pdq")
         assert (gen.path / binary.IVF_FILE).stat().st_size > 0
+
+
+def test_a_work_registered_from_its_keyframes_is_found(
+    tmp_path: Path, film: np.ndarray, other: np.ndarray
+) -> None:
+    """The keyframe path (a keyframe every second) keeps about the frames a full decode keeps, and an
+    excerpt is found at its place."""
+    path = synth.write_video(tmp_path / "film.mp4", frames=film, fps=FPS, keyint=FPS)
+    clip = synth.write_video(
+        tmp_path / "clip.mp4", frames=np.concatenate([other[: 3 * FPS], film[6 * FPS : 16 * FPS]]), fps=FPS
+    )
+    with Catalog.open(tmp_path / "cat") as cat:
+        cat.register(path, owner="S", title="film", keyframes=True)
+        (found,) = _video(scan(cat, clip, record=False).findings, "film")
+    assert found.ref_start is not None and found.ref_end is not None
+    assert abs(found.query_start - 3.0) <= 1.0 and abs(found.ref_start - 6.0) <= 1.0
+    assert abs(found.ref_end - 16.0) <= 1.0

@@ -60,6 +60,13 @@ def register(
     owner: Annotated[str, typer.Option("--owner", help="rights holder")],
     title: Annotated[str | None, typer.Option("--title", help="title (one file only)")] = None,
     policy: Annotated[str, typer.Option("--policy", help="block | review | allow")] = "block",
+    keyframes: Annotated[
+        bool,
+        typer.Option(
+            "--keyframes",
+            help="fingerprint a video from its keyframes alone where they are 1.1 s apart or closer",
+        ),
+    ] = False,
     catalog: CatalogOpt = None,
 ) -> None:
     """Fingerprint and store works; prints one line per file with its work id."""
@@ -72,7 +79,9 @@ def register(
         def step(name: str) -> None:
             progress.update(task, advance=1, description=f"fingerprinting {name[-40:]}")
 
-        results = cat.register(files, owner=owner, title=title, policy=policy, strict=False, progress=step)
+        results = cat.register(
+            files, owner=owner, title=title, policy=policy, strict=False, progress=step, keyframes=keyframes
+        )
     failed = 0
     for r in results:
         if r.status == "failed":

@@ -87,6 +87,9 @@ DETAIL_SIZE = 480
 """Longest side of the detail pictures (luma, aspect kept) that local features are found in."""
 DETAIL_FPS = 2.0
 """Detail pictures per second (fewer for a video longer than ``Limits.max_detail_frames`` allow)."""
+KEYFRAME_GAP_S = 1.1
+"""Widest spacing of keyframes (or of the last one and the end) that the keyframe path accepts: about
+the one frame a second the reference side keeps, with room for a GOP of 30 frames at 29.97 fps."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,12 @@ def _sha256(fh: BinaryIO, path: Path, max_bytes: int | None) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def decode(path: Path | str, *, limits: Limits | None = None, audio_rate: int = AUDIO_RATE) -> DecodedMedia:
-    """Decode ``path`` into mono PCM at ``audio_rate`` within ``limits``.
+def decode(
+    path: Path | str, *, limits: Limits | None = None, audio_rate: int = AUDIO_RATE, keyframes: bool = False
+) -> DecodedMedia:
+    """Decode ``path`` into mono PCM at ``audio_rate`` within ``limits``; with ``keyframes``, a
+    video's pictures are its keyframes alone where they lie close enough together
+    (``KEYFRAME_GAP_S``), every picture otherwise.
 
     >>> media = decode("song.mp3")                       # doctest: +SKIP
     >>> media.duration_s, media.audio.shape              # doctest: +SKIP
@@ -182,7 +189,7 @@ def decode(path: Path | str, *, limits: Limits | None = None, audio_rate: int = 
         with fh:
             sha, size = _sha256(fh, path, limits.max_input_bytes)
             _check_wav_complete(fh, name, size)
-            return _decode_open(fh, path, name, sha, size, limits, audio_rate)
+            return _decode_open(fh, path, name, sha, size, limits, audio_rate, keyframes)
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"{name}: cannot decode ({_ffmpeg_reason(exc)})") from exc
     except (UnicodeDecodeError, ValueError, IndexError, EOFError) as exc:
@@ -194,7 +201,7 @@ def _ffmpeg_reason(exc: Exception) -> str:
 
 
 def _decode_open(
-    fh: BinaryIO, path: Path, name: str, sha: str, size: int, limits: Limits, audio_rate: int
+    fh: BinaryIO, path: Path, name: str, sha: str, size: int, limits: Limits, audio_rate: int, keyframes: bool
 ) -> DecodedMedia:
     started = time.monotonic()
     image_format = _image_format(fh)
@@ -224,11 +231,12 @@ def _decode_open(
             raise LimitExceededError(
                 f"{name}: {declared_s:.0f} s is over the {limits.max_duration_s:.0f} s duration limit"
             )
-        pictures = (
-            _decode_frames(container, video, name, limits, started, declared_s, image_format is not None)
-            if video is not None
-            else _Pictures.none()
-        )
+        still = image_format is not None
+        pictures = _Pictures.none()
+        if video is not None and keyframes and not still:
+            pictures = _decode_keyframes(container, video, name, limits, started, declared_s)
+        if video is not None and not len(pictures.times):
+            pictures = _decode_frames(container, video, name, limits, started, declared_s, still)
         visual = DecodedMedia(
             path, sha, size, fmt, 0.0, False, video is not None, np.zeros(0, np.float32), audio_rate,
             frames=pictures.frames, frame_times=pictures.times, detail=pictures.detail,
@@ -323,7 +331,15 @@ class _Sampler:
 
 
 def _decode_frames(
-    container: Any, stream: Any, name: str, limits: Limits, started: float, declared_s: float, still: bool
+    container: Any,
+    stream: Any,
+    name: str,
+    limits: Limits,
+    started: float,
+    declared_s: float,
+    still: bool,
+    *,
+    keyframes: bool = False,
 ) -> _Pictures:
     """Luma thumbnails of the pictures, at most ``max_video_fps`` a second and ``max_frames`` in all,
     and detail pictures, ``DETAIL_FPS`` a second and ``max_detail_frames`` in all.
@@ -337,7 +353,8 @@ def _decode_frames(
         fps = min(fps, limits.max_frames / declared_s)
         detail_fps = min(detail_fps, limits.max_detail_frames / declared_s)
     thumb_sampler, detail_sampler = _Sampler(fps), _Sampler(detail_fps)
-    stream.thread_type = "AUTO"
+    if not stream.codec_context.is_open:  # a keyframe pass before this one opened it
+        stream.thread_type = "AUTO"
     thumbs: list[npt.NDArray[np.uint8]] = []
     times: list[float] = []
     details: list[npt.NDArray[np.uint8]] = []
@@ -367,6 +384,8 @@ def _decode_frames(
         if time.monotonic() - started > limits.decode_timeout_s:
             raise LimitExceededError(f"{name}: decoding took longer than {limits.decode_timeout_s:.0f} s")
     if not thumbs:
+        if keyframes:
+            return _Pictures.none()  # no picture flagged as a keyframe: decoded in full instead
         raise CorruptMediaError(f"{name}: the video track holds no pictures")
     t0 = times[0] if not still else 0.0
     rel_times = np.asarray(times, np.float32) - np.float32(t0)
@@ -374,7 +393,7 @@ def _decode_frames(
     # pictures than its video track declares; audio has the same check in _decode_open.
     track_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
     span_s = _frames_span(rel_times, stream)
-    if not still and _cut_short(span_s, track_s):
+    if not still and not keyframes and _cut_short(span_s, track_s):
         raise CorruptMediaError(f"{name}: truncated (decoded {span_s:.1f} s of a {track_s:.1f} s video)")
     return _Pictures(
         np.stack(thumbs).astype(np.uint8, copy=False),
@@ -382,6 +401,31 @@ def _decode_frames(
         np.stack(details).astype(np.uint8, copy=False),
         np.asarray(detail_times, np.float32) - np.float32(t0),
     )
+
+
+def _decode_keyframes(
+    container: Any, stream: Any, name: str, limits: Limits, started: float, declared_s: float
+) -> _Pictures:
+    """The pictures of the video's keyframes alone, or none (and the container rewound) where any
+    two of them, or the last and the track's end, lie more than ``KEYFRAME_GAP_S`` apart.
+
+    Decision: the decoder skips every other picture (``skip_frame``), which is what makes this path
+    fast: measured for issue 3, 53x real time per core at 1080p against 5.4x for every picture. A
+    reference sampled more sparsely than about once a second loses short excerpts, and many files
+    (web uploads, the shipped corpus) carry a keyframe every 4-10 s or one in all: those are decoded
+    in full. The keyframe pass over them costs a tenth of the full decode or less."""
+    stream.codec_context.skip_frame = "NONKEY"
+    try:
+        pictures = _decode_frames(container, stream, name, limits, started, declared_s, False, keyframes=True)
+    finally:
+        stream.codec_context.skip_frame = "DEFAULT"
+    track_s = (
+        float(stream.duration * stream.time_base) if stream.duration and stream.time_base else declared_s
+    )
+    if len(pictures.times) and np.diff(np.r_[pictures.times, track_s]).max() <= KEYFRAME_GAP_S:
+        return pictures
+    container.seek(0)
+    return _Pictures.none()
 
 
 def _check_pixels(width: int, height: int, name: str, limits: Limits) -> None:

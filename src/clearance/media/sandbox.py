@@ -14,6 +14,7 @@ by default for library use, and meant for services and batch jobs.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import resource
 import signal
@@ -141,9 +142,11 @@ def _died(name: str, exitcode: int | None, limits: Limits) -> ClearanceError:
     return CorruptMediaError(f"{name}: the decoder exited without a result (code {exitcode})")
 
 
-def decode_input(path: Path | str, *, limits: Limits) -> DecodedMedia:
-    """Decode a user's file: in a sandboxed child (Linux) unless ``limits.isolate_decode`` is off."""
+def decode_input(path: Path | str, *, limits: Limits, keyframes: bool = False) -> DecodedMedia:
+    """Decode a user's file: in a sandboxed child (Linux) unless ``limits.isolate_decode`` is off;
+    ``keyframes`` as in :func:`~clearance.media.decode`."""
+    decoder = functools.partial(decode, keyframes=keyframes)
     # A daemonic process (a multiprocessing.Pool worker) may not start children: it decodes in-process.
     if limits.isolate_decode and sys.platform == "linux" and not multiprocessing.current_process().daemon:
-        return decode_isolated(path, limits=limits)
-    return decode(path, limits=limits)
+        return decode_isolated(path, limits=limits, decoder=decoder)
+    return decoder(path, limits=limits)

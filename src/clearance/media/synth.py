@@ -151,9 +151,11 @@ def write_video(
     fps: int = 15,
     seed: int = 0,
     frames: npt.NDArray[np.uint8] | None = None,
+    keyint: int | None = None,
 ) -> Path:
     """A clip of moving shapes (or ``frames``, ``n x h x w x 3`` RGB), with ``audio`` (mono float at
-    ``rate``) as its sound track if given."""
+    ``rate``) as its sound track if given; ``keyint``: a keyframe every so many frames, and no others
+    (the encoder's default otherwise)."""
     path = Path(path)
     fmt, vcodec, acodec = _VIDEO_FORMATS[path.suffix.lower()]
     rng = np.random.default_rng(seed)
@@ -164,6 +166,8 @@ def write_video(
     with av.open(str(path), mode="w", format=fmt) as container:
         vstream = cast(av.video.stream.VideoStream, container.add_stream(vcodec, rate=fps))
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+        if keyint is not None:
+            vstream.options = {"g": str(keyint), "keyint_min": str(keyint), "sc_threshold": "0"}
         astream: av.audio.stream.AudioStream | None = None
         if audio is not None:
             astream = cast(

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -548,10 +549,17 @@ def speed(files: list[Path]) -> dict[str, float]:
     The process is pinned to one CPU while it measures: decoders start threads of their own, and a
     'per core' figure must not borrow the other cores.
     """
+    with _one_core():
+        return _speed(files)
+
+
+@contextmanager
+def _one_core() -> Iterator[None]:
+    """This process pinned to one CPU for the duration."""
     cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(cpus)})
     try:
-        return _speed(files)
+        yield
     finally:
         os.sched_setaffinity(0, cpus)
 
@@ -586,13 +594,11 @@ def keyframe_copy(src: Path, out: Path, loops: int = 3) -> Path:
 def keyframe_speed(path: Path) -> dict[str, float]:
     """Real-time factors on one core of plain decoding and of reference fingerprinting (frame hashes
     and local features) with every picture decoded and on the keyframe path, alternately in one run."""
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})
     sigs = (VisualPDQ(), VisualORB())
     spent: dict[str, float] = defaultdict(float)
     with av.open(str(path)) as c:
         seconds = float(c.duration or 0) / 1e6
-    try:
+    with _one_core():
         jobs: tuple[tuple[str, Callable[[], None]], ...] = (
             ("plain", lambda: _plain_decode(path)),
             ("plain_keyframes", lambda: _plain_decode(path, keyframes=True)),
@@ -604,8 +610,6 @@ def keyframe_speed(path: Path) -> dict[str, float]:
                 t = time.perf_counter()
                 fn()
                 spent[key] += time.perf_counter() - t
-    finally:
-        os.sched_setaffinity(0, cpus)
     return {k: 3 * seconds / v for k, v in spent.items()}
 
 

@@ -252,8 +252,7 @@ def _decode_open(
         stream = container.streams.audio[0]
         if stream.codec_context is None or stream.rate is None or stream.rate <= 0:
             raise CorruptMediaError(f"{name}: audio stream has no usable codec parameters")
-        stream_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
-        declared_s = stream_s or declared_s
+        declared_s = _track_s(stream) or declared_s
         stream_index = stream.index
     pcm = _decode_audio(_reopen_name(fh, path), fmt, stream_index, name, limits, audio_rate, started)
     duration_s = len(pcm) / audio_rate
@@ -288,6 +287,11 @@ def _check_jpeg_complete(fh: BinaryIO, name: str, size: int) -> None:
 def _cut_short(decoded_s: float, declared_s: float) -> bool:
     """Whether a track decoded to clearly less than the length its header declares."""
     return declared_s > 1.0 and decoded_s < 0.9 * declared_s - 0.5
+
+
+def _track_s(stream: Any) -> float:
+    """The length a stream's header declares, in seconds; 0 where it declares none."""
+    return float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
 
 
 def _frames_span(times: npt.NDArray[np.float32], stream: Any) -> float:
@@ -391,7 +395,7 @@ def _decode_frames(
     rel_times = np.asarray(times, np.float32) - np.float32(t0)
     # A file cut short after its index (an MP4 written with faststart) decodes silently to fewer
     # pictures than its video track declares; audio has the same check in _decode_open.
-    track_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+    track_s = _track_s(stream)
     span_s = _frames_span(rel_times, stream)
     if not still and not keyframes and _cut_short(span_s, track_s):
         raise CorruptMediaError(f"{name}: truncated (decoded {span_s:.1f} s of a {track_s:.1f} s video)")
@@ -419,9 +423,7 @@ def _decode_keyframes(
         pictures = _decode_frames(container, stream, name, limits, started, declared_s, False, keyframes=True)
     finally:
         stream.codec_context.skip_frame = "DEFAULT"
-    track_s = (
-        float(stream.duration * stream.time_base) if stream.duration and stream.time_base else declared_s
-    )
+    track_s = _track_s(stream) or declared_s
     if len(pictures.times) and np.diff(np.r_[pictures.times, track_s]).max() <= KEYFRAME_GAP_S:
         return pictures
     container.seek(0)

@@ -579,6 +579,7 @@ def keyframe_copy(src: Path, out: Path, loops: int = 3) -> Path:
             "g": keyint,
             "keyint_min": keyint,
             "sc_threshold": "0",
+            "x264-params": "mbtree=0",  # the same file every run (see synth.write_video)
         }
         for _ in range(loops):
             inp.seek(0)

@@ -73,7 +73,7 @@ def test_inset_is_found_by_frame_hashes_alone(tmp_path: Path) -> None:
         path = synth.write_video(tmp_path / "pip.mp4", frames=clip, fps=FPS)
         assert len(decode(path).detail) > 0
         found = [f for f in scan(cat, path, record=False).findings if f.title == "film"]
-    assert len(found) == 1
+    assert len(found) == 1, found
     f = found[0]
     assert f.evidence["signal"] == "visual_pdq"
     assert abs(f.query_start - 2.0) <= 1.0 and abs(f.query_end - 10.0) <= 1.0

@@ -9,8 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from clearance import Catalog, Finding, scan
-from clearance.fingerprint.visual import VisualPDQ, nearest_hits, pdq, verify_segment
+from clearance import Catalog, Finding, Settings, scan
+from clearance.fingerprint.visual import VisualPDQ, kept_frames, nearest_hits, pdq, verify_segment
 from clearance.index import binary
 from clearance.index.postings import Hits
 from clearance.match.align import Segment
@@ -197,6 +197,33 @@ def test_static_shot_is_localised(tmp_path: Path, other: np.ndarray) -> None:
     assert best.ref_start is not None
     assert abs(best.ref_start - (9.0 + best.query_start - 3.0)) <= 1.0
     assert abs(best.query_start - 3.0) <= 1.0 and abs(best.query_end - 9.0) <= 1.0
+
+
+def test_a_still_shot_keeps_a_frame_every_second() -> None:
+    """Repeats of one picture are kept once a second all the same; the cut back to it after a black
+    frame is not kept again."""
+    still = _static_shot(0.1)[0]
+    frames = np.stack([still] * 45 + [np.zeros_like(still)] + [still] * 9)  # 10 frames a second
+    codes, quality = pdq(np.stack([f.mean(axis=2).astype(np.uint8) for f in frames]))
+    kept = kept_frames(codes, quality, np.arange(len(frames), dtype=np.float32) / 10)
+    assert kept == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_copy_of_a_still_shot_is_found_over_its_whole_length(tmp_path: Path, other: np.ndarray) -> None:
+    """A clip of eight still seconds of a work is found by its frame hashes over all of them, and
+    placed inside the still."""
+    still = np.repeat(_static_shot(0.1)[:1], 10 * FPS, axis=0)
+    work = np.concatenate([other[6 * FPS : 10 * FPS], still])
+    with Catalog.open(tmp_path / "catalog", settings=Settings(signals_off=["visual_orb"])) as cat:
+        cat.register(synth.write_video(tmp_path / "w.mp4", frames=work, fps=FPS), owner="o", title="w")
+        clip = np.concatenate([other[: 3 * FPS], still[: 8 * FPS], other[3 * FPS : 6 * FPS]])
+        report = scan(cat, synth.write_video(tmp_path / "q.mp4", frames=clip, fps=FPS), record=False)
+    found = _video(report.findings, "w")
+    assert found, report.findings
+    best = max(found, key=lambda f: f.score)
+    assert abs(best.query_start - 3.0) <= 0.5 and abs(best.query_end - 11.0) <= 0.5
+    assert best.ref_start is not None and best.ref_end is not None
+    assert best.ref_start >= 3.0 and best.ref_end <= 15.0  # the still runs from 4 to 14 s
 
 
 def test_nearest_hits_keeps_each_query_frames_closest() -> None:

@@ -1,7 +1,7 @@
 """Visual fingerprints: per-frame PDQ hashes, sparse on the reference side, dense on the query side.
 
-A registered video keeps about one frame a second (the first of each second and every scene cut,
-less any frame within ``DUPLICATE_BITS`` of the last one kept), each as its PDQ hash and, when it
+A registered video keeps about one frame a second (the first of each second, and every scene cut
+that lies more than ``DUPLICATE_BITS`` from the last one kept), each as its PDQ hash and, when it
 has dark bars, the hash of what lies inside them. A scanned clip hashes every frame it has (up to
 ``Limits.max_video_fps``) and, when it has dark borders (a letterbox), once more with them trimmed;
 the first frame of each time unit (0.1 s) also in its seven other dihedral variants (flips and
@@ -168,16 +168,24 @@ def _resize(img: npt.NDArray[np.uint8], h: int, w: int) -> npt.NDArray[np.uint8]
 def kept_frames(
     codes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], times: npt.NDArray[np.float32]
 ) -> list[int]:
-    """Indices of the reference frames worth indexing: about one a second plus scene cuts, each at
-    least ``DUPLICATE_BITS`` from the last one kept, and none too flat to hash."""
+    """Indices of the reference frames worth indexing: the first of each second, and each scene cut
+    at least ``DUPLICATE_BITS`` from the last one kept; none too flat to hash.
+
+    Decision: a still shot keeps its frame every second although the frames repeat. Dropping repeats
+    (as this once did) left a still shot's seconds without a kept frame, so a copy of it met the
+    reference only where the shot changes and its line was fitted there: on the benchmark's 32
+    copies of the near-still tree shot the reference span's IoU with the truth rose from 0.50 to
+    0.73, for 2 % more frames on the corpus. A still shot keeps no more than moving footage does.
+    """
     kept: list[int] = []
     last_t = -np.inf
     for i in range(len(codes)):
-        cut = i > 0 and _bits(codes[i], codes[i - 1]) >= CUT_BITS
-        if quality[i] < MIN_QUALITY or not (cut or times[i] - last_t >= KEEP_EVERY_S):
+        if quality[i] < MIN_QUALITY:
             continue
-        if kept and _bits(codes[i], codes[kept[-1]]) <= DUPLICATE_BITS:
-            continue
+        if times[i] - last_t < KEEP_EVERY_S:
+            cut = i > 0 and _bits(codes[i], codes[i - 1]) >= CUT_BITS
+            if not cut or (kept and _bits(codes[i], codes[kept[-1]]) <= DUPLICATE_BITS):
+                continue
         kept.append(i)
         last_t = float(times[i])
     return kept

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from clearance import Catalog, Finding, Settings, scan
-from clearance.fingerprint.visual import VisualPDQ, kept_frames, nearest_hits, pdq, verify_segment
+from clearance.fingerprint.visual import (
+    VisualPDQ,
+    kept_frames,
+    nearest_hits,
+    pdq,
+    still_runs,
+    verify_segment,
+)
 from clearance.index import binary
 from clearance.index.postings import Hits
 from clearance.match.align import Segment
@@ -224,6 +231,21 @@ def test_a_copy_of_a_still_shot_is_found_over_its_whole_length(tmp_path: Path, o
     assert abs(best.query_start - 3.0) <= 0.5 and abs(best.query_end - 11.0) <= 0.5
     assert best.ref_start is not None and best.ref_end is not None
     assert best.ref_start >= 3.0 and best.ref_end <= 15.0  # the still runs from 4 to 14 s
+
+
+def test_still_runs_start_where_the_picture_changes() -> None:
+    """Frames within 8 bits of a run's first frame belong to its run (a drift of 6 bits a frame
+    starts a new one within three frames); a frame's second row (its inner hash) follows its first."""
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 256, (2, 32), dtype=np.uint8)
+    drift = [a.copy()]
+    for k in range(1, 4):  # flip 6 more bits each frame
+        nxt = np.unpackbits(drift[-1])
+        nxt[6 * k : 6 * k + 6] ^= 1
+        drift.append(np.packbits(nxt))
+    codes = np.stack([*drift, b, b, rng.integers(0, 256, 32, dtype=np.uint8)])
+    units = np.array([0, 10, 20, 30, 40, 50, 40])  # the last row: frame 40's inner hash
+    assert still_runs(units, codes).tolist() == [0, 0, 20, 20, 40, 40, 40]
 
 
 def test_nearest_hits_keeps_each_query_frames_closest() -> None:

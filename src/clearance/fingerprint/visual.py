@@ -40,7 +40,7 @@ import numpy.typing as npt
 import pdqhash
 from scipy import special, stats
 
-from clearance._arrays import argmin_per, count_distinct
+from clearance._arrays import argmin_per, count_distinct, group
 from clearance.fingerprint import regions
 from clearance.fingerprint.base import Fingerprint
 from clearance.index import binary
@@ -65,8 +65,9 @@ BOX_MARGIN = 2  # pixels along an inset's border not looked at for dark bars
 LAYOUT_FPS = 5.0  # query frames a second whose layout cells are hashed
 NEAR_SEARCH_S = 10.0  # clip seconds around an inverted file's few hits on a work searched again exactly
 # Verification: a query frame matches when it lies within MATCH_BITS of a reference frame kept within
-# VERIFY_WINDOW_S of the time the line maps it to; a static shot keeps few frames, hence the window.
-VERIFY_WINDOW_S = 1.5
+# VERIFY_WINDOW_S of the time the line maps it to: kept frames lie a second apart at most (still shots
+# too), and a wider window let a line slide along a still shot, off its true place by over a second.
+VERIFY_WINDOW_S = 1.0
 MIN_MATCHED_FRAMES = 3
 CHANCE_PAIR = 1e-7
 """Chance that one query code lies within ``MATCH_BITS`` of one unrelated reference code. Measured
@@ -169,7 +170,7 @@ def kept_frames(
     codes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], times: npt.NDArray[np.float32]
 ) -> list[int]:
     """Indices of the reference frames worth indexing: the first of each second, and each scene cut
-    at least ``DUPLICATE_BITS`` from the last one kept; none too flat to hash.
+    more than ``DUPLICATE_BITS`` from the last one kept; none too flat to hash.
 
     Decision: a still shot keeps its frame every second although the frames repeat. Dropping repeats
     (as this once did) left a still shot's seconds without a kept frame, so a copy of it met the
@@ -407,7 +408,10 @@ def verify_segment(
     if not window.any():
         return None
     distances = np.where(window, binary.hamming(q_codes[near], r_codes[reach]), 10**6)
-    best, best_ref = distances.min(axis=1), r_units[reach][distances.argmin(axis=1)]
+    # A still shot's kept frames repeat one picture: they are one piece of evidence, and say nothing
+    # of where in the shot a clip frame lies. Each counts as the first frame of its still run.
+    shot = still_runs(r_units[reach], r_codes[reach])
+    best, best_ref = distances.min(axis=1), shot[distances.argmin(axis=1)]
     # Per query frame: its best distance and the reference frame that gives it.
     per_frame = argmin_per(q_units[near], best)
     frames, frame_best, frame_ref = q_units[near][per_frame], best[per_frame], best_ref[per_frame]
@@ -424,8 +428,8 @@ def verify_segment(
     ref_best = frame_best[matched][argmin_per(frame_ref[matched], frame_best[matched])]
     kr = len(ref_best)
     lo_ref, hi_ref = sorted((speed * first + offset, speed * last + offset))
-    spanned = (r_t >= lo_ref - VERIFY_WINDOW_S) & (r_t <= hi_ref + VERIFY_WINDOW_S)
-    n = max(kr, count_distinct(r_units[spanned]))
+    spanned = (r_t[reach] >= lo_ref - VERIFY_WINDOW_S) & (r_t[reach] <= hi_ref + VERIFY_WINDOW_S)
+    n = max(kr, count_distinct(shot[spanned]))
     # A reference frame can be met by any code of the query frames mapped near it.
     tries = max(1.0, float(window.sum(axis=0).mean()))
     log10_each = np.log10(np.minimum(1.0, tries * pair_chance(ref_best)))
@@ -434,6 +438,7 @@ def verify_segment(
     # hashed densely, so the clip frame that best meets a kept reference frame is the one showing it.
     nearest_q = distances.argmin(axis=0)
     met = distances[nearest_q, np.arange(distances.shape[1])] <= MATCH_BITS
+    met &= shot == r_units[reach]  # the frame where a still run starts is the one that places it
     if speed != 0.0 and (fitted := refit_line(q_t[near][nearest_q[met]], r_t[reach][met], speed)):
         speed, offset = fitted
     evidence = {
@@ -442,6 +447,19 @@ def verify_segment(
         "median_bits": int(np.median(frame_best[matched])),
     }
     return placed(segment, (first, last + 1.0 / UNITS_PER_S), (speed, offset), log10_fa, evidence)
+
+
+def still_runs(units: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """For each reference row, the unit of the frame that starts its still run: the run goes on while
+    the whole frame's hash (a unit's first row) stays within ``DUPLICATE_BITS`` of the run's first."""
+    firsts, inverse = group(units)
+    rows = argmin_per(units, np.arange(len(units)))
+    start = np.arange(len(firsts))
+    for k in range(1, len(firsts)):
+        if _bits(codes[rows[k]], codes[rows[start[k - 1]]]) <= DUPLICATE_BITS:
+            start[k] = start[k - 1]
+    out: npt.NDArray[np.int64] = firsts[start][inverse]
+    return out
 
 
 def placed(

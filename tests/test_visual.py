@@ -212,7 +212,7 @@ def test_a_still_shot_keeps_a_frame_every_second() -> None:
     still = _static_shot(0.1)[0]
     frames = np.stack([still] * 45 + [np.zeros_like(still)] + [still] * 9)  # 10 frames a second
     codes, quality = pdq(np.stack([f.mean(axis=2).astype(np.uint8) for f in frames]))
-    kept = kept_frames(codes, quality, np.arange(len(frames), dtype=np.float32) / 10)
+    kept = kept_frames(codes, quality, (np.arange(len(frames)) / 10).astype(np.float32))
     assert kept == [0, 10, 20, 30, 40, 50]
 
 

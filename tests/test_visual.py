@@ -248,6 +248,24 @@ def test_still_runs_start_where_the_picture_changes() -> None:
     assert still_runs(units, codes).tolist() == [0, 0, 20, 20, 40, 40, 40]
 
 
+def test_a_copy_with_its_contrast_lowered_is_found_by_frame_hashes(
+    tmp_path: Path, film: np.ndarray, other: np.ndarray
+) -> None:
+    """At 40 % contrast the film's frames hash at PDQ quality 13-41, under the 50 a reference frame
+    needs: the clip's frames are searched all the same and find it."""
+    flat = (128 + (film[6 * FPS : 14 * FPS].astype(np.float32) - 128) * 0.4).astype(np.uint8)
+    assert pdq(flat[:1].mean(axis=3).astype(np.uint8))[1][0] < 50
+    with Catalog.open(tmp_path / "catalog", settings=Settings(signals_off=["visual_orb"])) as cat:
+        cat.register(synth.write_video(tmp_path / "film.mp4", frames=film, fps=FPS), owner="o", title="film")
+        clip = np.concatenate([other[: 3 * FPS], flat, other[3 * FPS : 6 * FPS]])
+        report = scan(cat, synth.write_video(tmp_path / "q.mp4", frames=clip, fps=FPS), record=False)
+    found = _video(report.findings, "film")
+    assert found, report.findings
+    best = max(found, key=lambda f: f.score)
+    assert best.ref_start is not None
+    assert abs(best.query_start - 3.0) <= 0.5 and abs(best.ref_start - 6.0) <= 0.5
+
+
 def test_nearest_hits_keeps_each_query_frames_closest() -> None:
     hits = Hits(["a", "b"], np.array([0, 0, 0, 1, 0]), np.array([5, 6, 7, 5, 9]), np.array([1, 1, 1, 1, 2]))
     kept = nearest_hits(hits, np.array([40, 30, 55, 70, 79]), slack=12)

@@ -412,13 +412,14 @@ def verify_segment(
     # Only reference codes within reach of the mapped span can match: a film's others are not compared.
     lo, hi = mapped[near].min() - VERIFY_WINDOW_S, mapped[near].max() + VERIFY_WINDOW_S
     reach = (r_t >= lo) & (r_t <= hi)
-    window = np.abs(mapped[near][:, None] - r_t[reach][None, :]) <= VERIFY_WINDOW_S
+    units_in, codes_in, t_in = r_units[reach], r_codes[reach], r_t[reach]  # the reference rows in reach
+    window = np.abs(mapped[near][:, None] - t_in[None, :]) <= VERIFY_WINDOW_S
     if not window.any():
         return None
-    distances = np.where(window, binary.hamming(q_codes[near], r_codes[reach]), 10**6)
+    distances = np.where(window, binary.hamming(q_codes[near], codes_in), 10**6)
     # A still shot's kept frames repeat one picture: they are one piece of evidence, and say nothing
     # of where in the shot a clip frame lies. Each counts as the first frame of its still run.
-    shot = still_runs(r_units[reach], r_codes[reach])
+    shot = still_runs(units_in, codes_in)
     best, best_ref = distances.min(axis=1), shot[distances.argmin(axis=1)]
     # Per query frame: its best distance and the reference frame that gives it.
     per_frame = argmin_per(q_units[near], best)
@@ -436,7 +437,7 @@ def verify_segment(
     ref_best = frame_best[matched][argmin_per(frame_ref[matched], frame_best[matched])]
     kr = len(ref_best)
     lo_ref, hi_ref = sorted((speed * first + offset, speed * last + offset))
-    spanned = (r_t[reach] >= lo_ref - VERIFY_WINDOW_S) & (r_t[reach] <= hi_ref + VERIFY_WINDOW_S)
+    spanned = (t_in >= lo_ref - VERIFY_WINDOW_S) & (t_in <= hi_ref + VERIFY_WINDOW_S)
     n = max(kr, count_distinct(shot[spanned]))
     # A reference frame can be met by any code of the query frames mapped near it.
     tries = max(1.0, float(window.sum(axis=0).mean()))
@@ -446,8 +447,8 @@ def verify_segment(
     # hashed densely, so the clip frame that best meets a kept reference frame is the one showing it.
     nearest_q = distances.argmin(axis=0)
     met = distances[nearest_q, np.arange(distances.shape[1])] <= MATCH_BITS
-    met &= shot == r_units[reach]  # the frame where a still run starts is the one that places it
-    if speed != 0.0 and (fitted := refit_line(q_t[near][nearest_q[met]], r_t[reach][met], speed)):
+    met &= shot == units_in  # the frame where a still run starts is the one that places it
+    if speed != 0.0 and (fitted := refit_line(q_t[near][nearest_q[met]], t_in[met], speed)):
         speed, offset = fitted
     evidence = {
         "matched_frames": k,

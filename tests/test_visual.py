@@ -15,6 +15,7 @@ from clearance.fingerprint.visual import (
     kept_frames,
     nearest_hits,
     pdq,
+    settle_offset,
     still_runs,
     verify_segment,
 )
@@ -246,6 +247,33 @@ def test_still_runs_start_where_the_picture_changes() -> None:
     codes = np.stack([*drift, b, b, rng.integers(0, 256, 32, dtype=np.uint8)])
     units = np.array([0, 10, 20, 30, 40, 50, 40])  # the last row: frame 40's inner hash
     assert still_runs(units, codes).tolist() == [0, 0, 20, 20, 40, 40, 40]
+
+
+def _flip(code: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    out = np.unpackbits(code)
+    out[bits] ^= 1
+    return np.packbits(out)
+
+
+def test_a_copy_of_a_drifting_shot_is_placed_where_it_meets_the_reference_closest() -> None:
+    """A shot drifting 4 bits a second verifies at any offset along it (its pictures lie within 72
+    bits of each other); the line is moved to where the clip's frames, each 40 bits off the picture
+    they show, meet the kept frames closest. Over an unchanging picture no offset is closer, and the
+    line stays where it was voted."""
+    rng = np.random.default_rng(5)
+    drift = [rng.integers(0, 256, 32, dtype=np.uint8)]
+    for u in range(1, 200):  # a picture each 0.1 s, each 0.4 bits further on (on average)
+        drift.append(_flip(drift[-1], np.array([u * 2 // 5 % 256])) if u * 2 % 5 < 2 else drift[-1])
+    kept = np.stack(drift[::10])  # a kept frame a second
+    r_units = np.arange(0, 200, 10)
+    q_units = np.arange(30, 91)  # clip 3-9 s shows the work's 8-14 s: offset 5 s
+    edit = np.arange(128, 168)  # bits the drift leaves alone
+    noisy = np.stack([_flip(drift[u + 50], edit) for u in q_units])
+    for voted in (1.0, 8.0, 14.0):
+        assert settle_offset((q_units, noisy), (r_units, kept), 1.0, voted) == pytest.approx(5.0, abs=0.5)
+    still = np.stack([drift[0]] * 20)
+    flat = np.stack([_flip(drift[0], edit)] * len(q_units))
+    assert settle_offset((q_units, flat), (r_units, still), 1.0, 1.0) == 1.0
 
 
 def test_a_copy_with_its_contrast_lowered_is_found_by_frame_hashes(

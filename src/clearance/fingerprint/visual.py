@@ -33,6 +33,7 @@ found instead of 3.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -492,40 +493,48 @@ def settle_offset(
     r_units, r_codes = reference
     if len(q_units) == 0 or len(r_units) == 0:
         return offset
-    q_t = q_units / UNITS_PER_S
-    lo, hi = sorted((speed * q_t.min() + offset, speed * q_t.max() + offset))
-    r_t = r_units / UNITS_PER_S
-    reach = (r_t >= lo - PLACE_REACH_S - PLACE_WINDOW_S) & (r_t <= hi + PLACE_REACH_S + PLACE_WINDOW_S)
+    line = offset * UNITS_PER_S  # the offset in units, as every time below
+    reach_u, window_u = PLACE_REACH_S * UNITS_PER_S, PLACE_WINDOW_S * UNITS_PER_S
+    lo, hi = sorted((speed * q_units.min() + line, speed * q_units.max() + line))
+    reach = (r_units >= lo - reach_u - window_u) & (r_units <= hi + reach_u + window_u)
     if not reach.any():
         return offset
     # Distances between frames (not rows): the best over a clip frame's variants and a reference
-    # frame's rows (whole frame, centre crop).
-    rows = binary.hamming(q_codes, r_codes[reach])
-    q_frames, q_of = group(q_units)
-    r_frames, r_of = group(r_units[reach])
-    per_q = np.full((len(q_frames), rows.shape[1]), np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(per_q, q_of, rows)
-    frames = np.full((len(r_frames), len(q_frames)), np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(frames, r_of, per_q.T)
-    tq, tr = q_frames / UNITS_PER_S, r_frames / UNITS_PER_S
-    shifts = np.arange(-PLACE_REACH_S, PLACE_REACH_S + 0.5 / UNITS_PER_S, 1.0 / UNITS_PER_S)
-    costs = np.full(len(shifts), np.inf)
-    for k, shift in enumerate(shifts):
-        mapped = speed * tq + offset + shift
-        shown = (tr >= mapped.min()) & (tr <= mapped.max())
-        if shown.sum() < MIN_MATCHED_FRAMES:
-            continue
-        near = np.abs(tr[shown][:, None] - mapped[None, :]) <= PLACE_WINDOW_S
-        best = np.where(near, frames[shown], np.iinfo(np.int64).max).min(axis=1)
-        met = best[best < np.iinfo(np.int64).max]
-        if len(met) >= MIN_MATCHED_FRAMES:
-            costs[k] = met.mean()
-    at_zero = costs[np.argmin(np.abs(shifts))]
+    # frame's rows (whole frame, and without its dark bars where it has them).
+    q_frames, per_q = _min_per(q_units, binary.hamming(q_codes, r_codes[reach]))
+    r_frames, bits = _min_per(r_units[reach], per_q.T)  # reference frames x clip frames
+    n = round(reach_u)
+    shifts = np.arange(-n, n + 1)
+    # The shift (units) at which each clip frame maps onto each reference frame exactly; a pair counts
+    # at every shift within the window of it.
+    exact = r_frames[:, None] - (speed * q_frames[None, :] + line)
+    none = np.iinfo(np.int64).max
+    best = np.full((len(r_frames), len(shifts)), none, np.int64)
+    for d in range(-math.ceil(window_u), math.ceil(window_u) + 1):
+        k = np.rint(exact).astype(np.int64) + d
+        j, i = np.nonzero((np.abs(k) <= n) & (np.abs(exact - k) <= window_u))
+        np.minimum.at(best, (j, k[j, i] + n), bits[j, i])
+    # A reference frame counts at a shift when the clip's span maps over it.
+    first, last = sorted((speed * q_frames.min() + line, speed * q_frames.max() + line))
+    met = (r_frames[:, None] >= first + shifts) & (r_frames[:, None] <= last + shifts) & (best < none)
+    count = met.sum(axis=0)
+    mean = np.where(met, best, 0).sum(axis=0) / np.maximum(count, 1)
+    costs = np.where(count >= MIN_MATCHED_FRAMES, mean, np.inf)
     # Equal costs: the shift nearest the voted line.
-    k = int(np.lexsort((np.abs(shifts), costs))[0])
-    if not np.isfinite(costs[k]) or costs[k] >= at_zero - PLACE_MARGIN_BITS:
+    chosen = int(np.lexsort((np.abs(shifts), costs))[0])
+    if not np.isfinite(costs[chosen]) or costs[chosen] >= costs[n] - PLACE_MARGIN_BITS:
         return offset
-    return float(offset + shifts[k])
+    return float(offset + shifts[chosen] / UNITS_PER_S)
+
+
+def _min_per(
+    keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(distinct sorted keys, the element-wise minimum of ``rows`` over the rows of each key)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return ordered[starts], np.minimum.reduceat(rows[order], starts, axis=0)
 
 
 def still_runs(units: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:

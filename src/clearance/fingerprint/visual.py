@@ -403,7 +403,8 @@ def verify_segment(
     ``VERIFY_WINDOW_S`` of where the line maps it (a still image: speed 0, everything maps to 0). The
     false-alarm probability multiplies, over the matched reference frames (each once, at its best
     distance), the chance of meeting unrelated footage that close (:func:`pair_chance`), corrected for
-    the choice of frames and for ``trials``.
+    the choice of frames and for ``trials``. The line is then refitted through the frames that place it
+    and settled where the clip meets the work closest (:func:`settle_offset`).
     """
     q_units, q_codes = binary.unpack_rows(query_points)
     r_units, r_codes = binary.unpack_rows(ref_points)

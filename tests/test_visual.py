@@ -15,7 +15,7 @@ from clearance.fingerprint.visual import (
     kept_frames,
     nearest_hits,
     pdq,
-    settle_offset,
+    settle_line,
     still_runs,
     verify_segment,
 )
@@ -259,7 +259,7 @@ def test_a_copy_of_a_drifting_shot_is_placed_where_it_meets_the_reference_closes
     """A shot drifting 4 bits a second verifies at any offset along it (its pictures lie within 72
     bits of each other); the line is moved to where the clip's frames, each 40 bits off the picture
     it shows (an edit moving the same bits in each), meet the kept frames closest. Over an unchanging
-    picture no offset is closer, and the line stays where it was voted."""
+    picture no line is closer, and the line stays where it was voted."""
     rng = np.random.default_rng(5)
     drift = [rng.integers(0, 256, 32, dtype=np.uint8)]
     for u in range(1, 200):  # a picture each 0.1 s; two more bits flipped each 0.5 s
@@ -270,10 +270,14 @@ def test_a_copy_of_a_drifting_shot_is_placed_where_it_meets_the_reference_closes
     edit = np.arange(128, 168)  # bits the drift leaves alone
     noisy = np.stack([_flip(drift[u + 50], edit) for u in q_units])
     for voted in (1.0, 8.0, 14.0):
-        assert settle_offset((q_units, noisy), (r_units, kept), 1.0, voted) == pytest.approx(5.0, abs=0.5)
+        speed, offset = settle_line((q_units, noisy), (r_units, kept), 1.0, voted)
+        assert speed == 1.0 and offset == pytest.approx(5.0, abs=0.5)
+    # Voted at 0.6 through the copy's middle (clip 6 s at the work's 11 s): real time meets it closer.
+    speed, offset = settle_line((q_units, noisy), (r_units, kept), 0.6, 11.0 - 0.6 * 6.0)
+    assert speed == 1.0 and offset == pytest.approx(5.0, abs=0.5)
     still = np.stack([drift[0]] * 20)
     flat = np.stack([_flip(drift[0], edit)] * len(q_units))
-    assert settle_offset((q_units, flat), (r_units, still), 1.0, 1.0) == 1.0
+    assert settle_line((q_units, flat), (r_units, still), 0.8, 1.0) == (0.8, 1.0)
 
 
 def test_a_copy_with_its_contrast_lowered_is_found_by_frame_hashes(

@@ -41,7 +41,7 @@ import numpy.typing as npt
 import pdqhash
 from scipy import special, stats
 
-from clearance._arrays import argmin_per, count_distinct, group
+from clearance._arrays import argmin_per, count_distinct, group, min_per
 from clearance.fingerprint import regions
 from clearance.fingerprint.base import Fingerprint
 from clearance.index import binary
@@ -482,8 +482,8 @@ def settle_line(
     """The line (speed, offset in seconds) moved to where the clip's frames (``query``: units and
     codes, the copy's span only) meet the reference frames it maps them onto closest on average: the
     offset shifted by up to ``PLACE_REACH_S`` in steps of one unit, at the voted speed and at real
-    time; the voted line itself unless another is closer by ``PLACE_MARGIN_BITS``. Each reference
-    frame counts at its best distance to a clip frame mapped within ``PLACE_WINDOW_S`` of it.
+    time; the voted line itself unless another is closer by ``PLACE_MARGIN_BITS``. Each clip frame
+    counts at its best distance to a reference frame within ``PLACE_WINDOW_S`` of where it maps.
 
     Decision: the matching rule (``MATCH_BITS``) cannot place a copy of a slowly drifting shot, where
     every picture lies within a few bits of the next: any offset along the shot verifies, and the voted
@@ -511,8 +511,8 @@ def settle_line(
         return speed, offset
     # Distances between frames (not rows): the best over a clip frame's variants and a reference
     # frame's rows (whole frame, and without its dark bars where it has them).
-    q_frames, per_q = _min_per(q_units, binary.hamming(q_codes, r_codes[reach]))
-    r_frames, bits = _min_per(r_units[reach], per_q.T)  # reference frames x clip frames
+    q_frames, per_q = min_per(q_units, binary.hamming(q_codes, r_codes[reach]))
+    r_frames, bits = min_per(r_units[reach], per_q.T)  # reference frames x clip frames
     n = round(reach_u)
     shifts = np.arange(-n, n + 1)
     costs = np.stack([_shift_costs(q_frames, r_frames, bits, line, shifts, window_u) for line in lines])
@@ -553,16 +553,6 @@ def _shift_costs(
     mean = np.where(met, best, 0).sum(axis=0) / np.maximum(count, 1)
     out: npt.NDArray[np.float64] = np.where(count >= MIN_MATCHED_FRAMES, mean, np.inf)
     return out
-
-
-def _min_per(
-    keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(distinct sorted keys, the element-wise minimum of ``rows`` over the rows of each key)."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    return ordered[starts], np.minimum.reduceat(rows[order], starts, axis=0)
 
 
 def still_runs(units: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:

@@ -10,8 +10,17 @@ import pytest
 
 from clearance import Catalog, Settings, scan
 from clearance.errors import ConfigError
-from clearance.fingerprint.local import KEEP_EVERY_S, MIN_PICTURES, VisualORB, _unpack, inliers
+from clearance.fingerprint.local import (
+    KEEP_EVERY_S,
+    MIN_PICTURES,
+    VisualORB,
+    _unpack,
+    inliers,
+    settle_segment,
+)
 from clearance.fingerprint.visual import UNITS_PER_S
+from clearance.index.postings import Hits
+from clearance.match.align import Segment
 from clearance.media import synth
 from clearance.media.decode import DETAIL_SIZE, decode
 
@@ -151,3 +160,28 @@ def test_a_short_work_keeps_its_pictures_closer_together(tmp_path: Path) -> None
     assert np.allclose(kept[4.0], 0.5, atol=0.07) and len(kept[4.0]) + 1 >= MIN_PICTURES
     assert np.allclose(kept[8.0], 1.0, atol=0.07)
     assert np.allclose(kept[20.0], KEEP_EVERY_S, atol=0.07)
+
+
+def _fixed_camera_pairs(true_offset_s: float) -> tuple[Hits, np.ndarray]:
+    """Picture pairs of a 10 s clip (a picture each 0.5 s) against a 60 s work (one each 2 s) shot by
+    a fixed camera: every pair shares the background (12-24 inliers, a few more on some reference
+    pictures), the pair showing the same frame its moving parts too (64)."""
+    rng = np.random.default_rng(5)
+    q_units = np.arange(20, 121, 5)
+    r_units = np.arange(0, 601, 20)
+    q, r = (a.ravel() for a in np.meshgrid(q_units, r_units, indexing="ij"))
+    k = rng.integers(12, 20, len(q)) + np.where(r % 200 == 0, 4, 0)
+    k[np.abs(r - (q + true_offset_s * UNITS_PER_S)) < 1] = 64
+    return Hits(["film"], np.zeros(len(q), np.int64), r, q), k
+
+
+def test_a_copy_from_a_fixed_camera_is_placed_where_its_pictures_agree_most() -> None:
+    pairs, k = _fixed_camera_pairs(30.0)
+    voted = Segment("film", 2.0, 12.0, 14.0, 24.0, 1.0, 0.0)  # 18 s before the copy's place
+    settled = settle_segment(voted, pairs, k)
+    assert abs(settled.ref_start - 32.0) <= 0.3 and abs(settled.ref_end - 42.0) <= 0.3
+    assert settled.query_start == voted.query_start and settled.query_end == voted.query_end
+    # Without the pairs that show the same frame nothing stands out: the voted line is kept.
+    background = k < 64
+    flat = Hits(["film"], pairs.work[background], pairs.ref_frame[background], pairs.query_frame[background])
+    assert settle_segment(voted, flat, k[background]) == voted

@@ -75,6 +75,16 @@ def min_per(
     return ordered[starts], np.minimum.reduceat(rows[order], starts, axis=0)
 
 
+def max_per(
+    keys: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(distinct sorted keys, the largest of ``values`` for each key); keys non-empty."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = run_starts(ordered)
+    return ordered[starts], np.maximum.reduceat(values[order], starts)
+
+
 def sliding_max(x: npt.NDArray[np.float32], size: int, axis: int) -> npt.NDArray[np.float32]:
     """Maximum over a centred window of odd ``size`` along ``axis``, edges repeated outwards: what
     ``scipy.ndimage.maximum_filter1d(x, size, axis, mode="nearest")`` gives, about eight times faster

@@ -13,6 +13,7 @@ from clearance import Catalog, Finding, Settings, scan
 from clearance.fingerprint.visual import (
     VisualPDQ,
     kept_frames,
+    layout_cells,
     nearest_hits,
     pdq,
     settle_line,
@@ -443,3 +444,15 @@ def test_a_work_registered_from_its_keyframes_is_found(
     assert found.ref_start is not None and found.ref_end is not None
     assert abs(found.query_start - 3.0) <= 1.0 and abs(found.ref_start - 6.0) <= 1.0
     assert abs(found.ref_end - 16.0) <= 1.0
+
+
+def test_a_layout_cell_is_hashed_whole_and_without_its_dark_bars() -> None:
+    """A cell with dark surroundings may be a letterboxed work or a dark work (text on black): both
+    the whole cell and what lies inside the dark are given."""
+    frame = np.full((120, 320), 150, np.uint8)
+    frame[:, :160] = 5
+    frame[40:80, 30:130] = 200
+    left = frame[:, :160]
+    cells = layout_cells(frame)
+    assert any(c.shape == left.shape and np.array_equal(c, left) for c in cells)
+    assert any(c.shape == (40, 100) and np.array_equal(c, frame[40:80, 30:130]) for c in cells)

@@ -154,18 +154,18 @@ def without_dark_border(picture: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]
 
 
 def layout_cells(frame: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
-    """The cells of the side-by-side, stacked and grid layouts in ``LAYOUTS``, each without its own
-    dark bars: where a clip puts a registered work beside other footage, one cell is the work."""
+    """The cells of the side-by-side, stacked and grid layouts in ``LAYOUTS``, each also without its
+    own dark bars where it has them: where a clip puts a registered work beside other footage, one
+    cell is the work."""
     h, w = frame.shape
     cells = []
     for rows, cols in LAYOUTS:
         for r in range(rows):
             for c in range(cols):
-                cells.append(
-                    without_dark_border(
-                        frame[r * h // rows : (r + 1) * h // rows, c * w // cols : (c + 1) * w // cols]
-                    )
-                )
+                cell = frame[r * h // rows : (r + 1) * h // rows, c * w // cols : (c + 1) * w // cols]
+                cells.append(cell)
+                if (inner := _inside_dark_border(cell)) is not None:
+                    cells.append(inner)
     return cells
 
 
@@ -304,7 +304,7 @@ class VisualPDQ:
 
 def insets(media: DecodedMedia) -> tuple[list[int], npt.NDArray[np.uint8]]:
     """(units, PDQ hashes) of the insets (:mod:`clearance.fingerprint.regions`) of a clip's detail
-    pictures, each without its own dark bars; none for a still image."""
+    pictures, each whole and, where it has dark bars, also without them; none for a still image."""
     units: list[int] = []
     crops: list[npt.NDArray[np.uint8]] = []
     if media.is_image:
@@ -316,8 +316,14 @@ def insets(media: DecodedMedia) -> tuple[list[int], npt.NDArray[np.uint8]]:
                 if (int(i), box) in done:
                     continue
                 done.add((int(i), box))
-                crops.append(inset_picture(media.detail[i], box))
-                units.append(round(float(media.detail_times[i]) * UNITS_PER_S))
+                x0, y0, x1, y1 = box
+                whole, inner = media.detail[i][y0:y1, x0:x1], inset_picture(media.detail[i], box)
+                # Decision: dark bars may be a pillarbox around the work or the work's own dark
+                # background (a lyric video's); trimmed to its text, such an inset lay 70-120 bits
+                # from its work, whole 32-76 (measured for issue 3), so both are hashed.
+                for crop in [whole] if inner.shape == whole.shape else [whole, inner]:
+                    crops.append(crop)
+                    units.append(round(float(media.detail_times[i]) * UNITS_PER_S))
     codes, quality = pdq_each(crops)
     good = quality >= MIN_QUALITY
     return [u for u, g in zip(units, good, strict=True) if g], codes[good]

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from clearance import Catalog, scan
+from clearance import Catalog, Finding, scan
 from clearance.media import synth
+from clearance.scan.pipeline import _drop_shadowed
 from tests.conftest import RATE, excerpt
 
 
@@ -93,3 +94,20 @@ def test_scan_is_recorded(tmp_path: Path, registered: Path, songs: dict[str, np.
         stored = cat.scan_report(report.scan_id)
     assert stored["schema"] == "clearance.scan/1"
     assert stored["findings"][0]["work_id"] == report.findings[0].work_id
+
+
+def _finding(signal: str, q0: float, q1: float, score: float) -> Finding:
+    return Finding(kind="video", work_id="w", title="film", owner="o", query_start=q0, query_end=q1,
+                   ref_start=q0 + 10.0, ref_end=q1 + 10.0, speed=1.0, score=score, policy="block",
+                   evidence={"signal": signal, "log10_false_alarm": -10 * score})  # fmt: skip
+
+
+def test_a_weaker_finding_on_the_same_line_grows_the_span_only_where_it_reaches_further() -> None:
+    """Frame hashes place a copy's ends to the frame; local features pad theirs by a quarter second.
+    The padding is not a longer copy; a picture matched well outside the span is."""
+    exact = _finding("visual_pdq", 2.3, 9.0, 1.0)
+    (kept,) = _drop_shadowed([exact, _finding("visual_orb", 2.25, 9.25, 0.8)])
+    assert (kept.query_start, kept.query_end, kept.ref_start, kept.ref_end) == (2.3, 9.0, 12.3, 19.0)
+    assert [j["signal"] for j in kept.evidence["joined"]] == ["visual_orb"]
+    (kept,) = _drop_shadowed([_finding("visual_pdq", 2.3, 9.0, 1.0), _finding("visual_orb", 1.25, 9.25, 0.8)])
+    assert (kept.query_start, kept.query_end, kept.ref_start, kept.ref_end) == (1.25, 9.0, 11.25, 19.0)

@@ -24,6 +24,8 @@ from clearance.policy.decide import POLICY_VERSION, decide
 REPORT_SCHEMA = "clearance.scan/1"
 MAX_ALTERNATIVES = 5
 JOIN_TOLERANCE_S = 2.0
+JOIN_MIN_GROWTH_S = 0.25
+"""A weaker finding on the kept one's line moves an end of its span only by more than this."""
 """A weaker finding whose ends lie this close to the kept finding's line joins it: the spacing of the
 coarsest reference axis (local features keep a picture every 2 s)."""
 
@@ -171,7 +173,8 @@ def _drop_shadowed(findings: list[Finding]) -> list[Finding]:
     alignments of the same query stretch are alternatives, not further copies, and are listed in the
     kept finding's ``evidence["alternatives"]``. A weaker finding on the kept one's own line (another
     signal that saw the same copy, perhaps over a longer stretch) is joined to it instead: the kept
-    finding's spans grow to cover both, along its line, and the other is listed in ``evidence["joined"]``.
+    finding's spans grow to cover both, along its line (where the other reaches more than
+    ``JOIN_MIN_GROWTH_S`` beyond), and the other is listed in ``evidence["joined"]``.
     """
     kept: list[Finding] = []
     for f in sorted(findings, key=_strength):
@@ -213,6 +216,9 @@ def _ref_at(k: Finding, t: float) -> float:
 
 
 def _join(k: Finding, f: Finding) -> None:
+    # Decision: local features place a copy's ends to half a detail picture (0.25 s either way), frame
+    # hashes to the frame; growing the frame hashes' span by the pictures' padding cost the video
+    # benchmark 0.002 of micro-AP (measured for issue 3), so only a longer reach counts.
     k.evidence.setdefault("joined", []).append(
         {
             "signal": f.evidence.get("signal"),
@@ -221,11 +227,11 @@ def _join(k: Finding, f: Finding) -> None:
             "score": f.score,
         }
     )
-    if f.query_start < k.query_start:
+    if f.query_start < k.query_start - JOIN_MIN_GROWTH_S:
         if k.ref_start is not None:
             k.ref_start = round(max(0.0, _ref_at(k, f.query_start)), 3)
         k.query_start = f.query_start
-    if f.query_end > k.query_end:
+    if f.query_end > k.query_end + JOIN_MIN_GROWTH_S:
         if k.ref_end is not None:
             k.ref_end = round(_ref_at(k, f.query_end), 3)
         k.query_end = f.query_end

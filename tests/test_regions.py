@@ -76,10 +76,11 @@ def test_inset_is_found_by_frame_hashes_alone(tmp_path: Path) -> None:
         found = [f for f in scan(cat, path, record=False).findings if f.title == "film"]
     # Synthetic wave footage hashes far nearer other such footage than real footage does (70 bits,
     # where no pair of real unrelated frames came within 80): a chance segment of the film may show
-    # in the 2 s lead-in, never over the inset.
+    # in the 2 s lead-in (its end padded by up to a quarter second if met only in sparse pictures),
+    # never over the inset.
     assert found, found
     f = max(found, key=lambda g: (g.score, -float(g.evidence["log10_false_alarm"])))
-    assert all(g.query_end <= 2.0 for g in found if g is not f), found
+    assert all(g.query_end <= 2.25 for g in found if g is not f), found
     assert f.evidence["signal"] == "visual_pdq"
     assert abs(f.query_start - 2.0) <= 1.0 and abs(f.query_end - 10.0) <= 1.0
     assert f.ref_start is not None and f.ref_end is not None

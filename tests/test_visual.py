@@ -385,6 +385,34 @@ def test_evidence_counts_each_reference_frame_once() -> None:
     assert lone.score < 0.5 <= spread.score
 
 
+def test_a_copy_met_only_in_sparse_pictures_spans_half_their_step_beyond_them() -> None:
+    """Insets are hashed twice a second: a copy met only through them (clip 2.5-7.5 s) stands for a
+    quarter second either side of its first and last picture, and one met in every frame for its
+    frames alone."""
+    rng = np.random.default_rng(7)
+    ref_units = np.arange(0, 101, 5)
+    ref_codes = rng.integers(0, 256, (len(ref_units), 32), dtype=np.uint8)
+    ref = binary.pack_rows(ref_units, ref_codes)
+    plain = np.arange(20, 81)  # every clip frame hashed, none of them near the work
+    pictures = np.arange(25, 76, 5)  # the inset's pictures, each showing the work at the same time
+    shown = ref_codes[np.searchsorted(ref_units, pictures)]
+    sparse = binary.pack_rows(
+        np.r_[plain, pictures],
+        np.concatenate([rng.integers(0, 256, (len(plain), 32), dtype=np.uint8), shown]),
+    )
+    segment = Segment("w", 2.5, 7.5, 2.5, 7.5, 1.0, 0.0)
+    found = verify_segment(sparse, ref, segment, 1)
+    assert found is not None
+    assert found.query_start == pytest.approx(2.3) and found.query_end == pytest.approx(7.8)
+    dense_units = np.arange(25, 76)
+    dense = binary.pack_rows(
+        dense_units, ref_codes[np.searchsorted(ref_units, dense_units, side="right") - 1]
+    )
+    found = verify_segment(dense, ref, segment, 1)
+    assert found is not None
+    assert found.query_start == pytest.approx(2.5) and found.query_end == pytest.approx(7.6)
+
+
 def test_inverted_file_is_trained_once_and_finds_the_excerpt(
     tmp_path: Path, film: np.ndarray, other: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:

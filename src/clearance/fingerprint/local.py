@@ -282,12 +282,12 @@ def settle_segment(segment: Segment, pairs: Hits, k: npt.NDArray[np.int64]) -> S
     inliers against 10-30 for pictures half a second or more apart, and two copies voted 11 and 15 s
     off were placed within 0.3 s by this sum.
     """
-    if segment.speed == 0.0:
-        return segment
     work = next((i for i, w in enumerate(pairs.work_ids) if w == segment.work_id), None)
+    if segment.speed == 0.0 or work is None:
+        return segment
     q0, q1 = segment.query_start * UNITS_PER_S, segment.query_end * UNITS_PER_S
     mine = (pairs.work == work) & (pairs.query_frame >= q0) & (pairs.query_frame <= q1) & (k > 0)
-    if work is None or not mine.any():
+    if not mine.any():
         return segment
     q, r, kk = pairs.query_frame[mine], pairs.ref_frame[mine], k[mine]
     voted_speed = segment.speed
@@ -295,7 +295,7 @@ def settle_segment(segment: Segment, pairs: Hits, k: npt.NDArray[np.int64]) -> S
     middle = (q0 + q1) / 2
     at_middle = voted_speed * middle + offset
     window = PLACE_WINDOW_S * UNITS_PER_S
-    best: tuple[float, int, float, float] | None = None  # (score, preference, speed, offset in units)
+    best: tuple[float, float, float] | None = None  # (score, speed, offset in units); ties: the voted speed
     voted_score = 0.0
     for rank, speed in enumerate([voted_speed] if voted_speed == 1.0 else [voted_speed, 1.0]):
         base = at_middle - speed * middle
@@ -307,11 +307,11 @@ def settle_segment(segment: Segment, pairs: Hits, k: npt.NDArray[np.int64]) -> S
             voted_score = float(scores[np.searchsorted(shifts, 0)]) if lo <= 0 <= hi else 0.0
         top = float(scores.max())
         if best is None or top > best[0]:
-            best = (top, rank, speed, base + _plateau_middle(shifts, scores))
+            best = (top, speed, base + _plateau_middle(shifts, scores))
     assert best is not None
     if best[0] < voted_score + PLACE_MARGIN_INLIERS:
         return segment
-    _, _, speed, base = best
+    _, speed, base = best
     ref0, ref1 = (speed * t + base / UNITS_PER_S for t in (segment.query_start, segment.query_end))
     return replace(segment, speed=speed, ref_start=max(0.0, ref0), ref_end=max(0.0, ref1))
 

@@ -24,10 +24,10 @@ from clearance.policy.decide import POLICY_VERSION, decide
 REPORT_SCHEMA = "clearance.scan/1"
 MAX_ALTERNATIVES = 5
 JOIN_TOLERANCE_S = 2.0
-JOIN_MIN_GROWTH_S = 0.25
-"""A weaker finding on the kept one's line moves an end of its span only by more than this."""
 """A weaker finding whose ends lie this close to the kept finding's line joins it: the spacing of the
 coarsest reference axis (local features keep a picture every 2 s)."""
+JOIN_MIN_GROWTH_S = 0.25
+"""A joined finding moves an end of the kept one's span only where it reaches more than this beyond."""
 
 
 class InputInfo(BaseModel):

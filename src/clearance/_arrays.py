@@ -8,6 +8,8 @@ sort instead.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -83,6 +85,18 @@ def max_per(
     ordered = keys[order]
     starts = run_starts(ordered)
     return ordered[starts], np.maximum.reduceat(values[order], starts)
+
+
+def near_integers(
+    values: npt.NDArray[np.float64], window: float
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    """Every (flat index into ``values``, integer) pair whose integer lies within ``window`` of the
+    value: where a pair of frames counts among the shifts of a line, each shift an integer."""
+    flat = values.ravel()
+    reach = math.ceil(window)
+    near = np.rint(flat).astype(np.int64)[:, None] + np.arange(-reach, reach + 1)[None, :]
+    ok = np.abs(flat[:, None] - near) <= window
+    return np.nonzero(ok)[0], near[ok]
 
 
 def sliding_max(x: npt.NDArray[np.float32], size: int, axis: int) -> npt.NDArray[np.float32]:

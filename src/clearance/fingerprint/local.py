@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from clearance._arrays import argmin_per, group, max_per
+from clearance._arrays import argmin_per, group, max_per, near_integers
 from clearance.fingerprint.base import Fingerprint
 from clearance.fingerprint.visual import (
     UNITS_PER_S,
@@ -325,11 +325,8 @@ def _shift_scores(
 ) -> npt.NDArray[np.float64]:
     """For each shift: the sum over reference pictures of the most inliers of a pair whose exact
     shift lies within ``window`` of it."""
-    reach = math.ceil(window)
-    d = np.rint(exact).astype(np.int64)[:, None] + np.arange(-reach, reach + 1)[None, :]
-    ok = np.abs(exact[:, None] - d) <= window
-    pair = np.nonzero(ok)[0]
-    shift_i = d[ok] - shifts[0]
+    pair, shift = near_integers(exact, window)
+    shift_i = shift - shifts[0]
     pictures, r_i = group(r)
     # Sparse: a long work's shifts times its pictures would not fit in memory.
     key = shift_i * len(pictures) + r_i[pair]

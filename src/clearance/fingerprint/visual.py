@@ -33,7 +33,6 @@ found instead of 3.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -41,7 +40,7 @@ import numpy.typing as npt
 import pdqhash
 from scipy import special, stats
 
-from clearance._arrays import argmin_per, count_distinct, group, min_per
+from clearance._arrays import argmin_per, count_distinct, group, min_per, near_integers
 from clearance.fingerprint import regions
 from clearance.fingerprint.base import Fingerprint
 from clearance.index import binary
@@ -557,10 +556,10 @@ def _shift_costs(
     exact = r_frames[:, None] - (speed * q_frames[None, :] + offset)
     none = np.iinfo(np.int64).max
     best = np.full((len(q_frames), len(shifts)), none, np.int64)
-    for d in range(-math.ceil(window_u), math.ceil(window_u) + 1):
-        k = np.rint(exact).astype(np.int64) + d
-        j, i = np.nonzero((np.abs(k) <= n) & (np.abs(exact - k) <= window_u))
-        np.minimum.at(best, (i, k[j, i] + n), bits[j, i])
+    pair, k = near_integers(exact, window_u)
+    inside = np.abs(k) <= n
+    j, i = np.unravel_index(pair[inside], exact.shape)
+    np.minimum.at(best, (i, k[inside] + n), bits[j, i])
     met = best < none
     count = met.sum(axis=0)
     mean = np.where(met, best, 0).sum(axis=0) / np.maximum(count, 1)

@@ -898,7 +898,7 @@ def main() -> None:
         )  # fmt: skip
     command = (
         f"python -m benchmarks.video --queries {args.queries} --nomatch {args.nomatch} --seed {args.seed} "
-        f"--jobs {args.jobs}"
+        f"--jobs {args.jobs}" + (" --no-peers" if args.no_peers else "")
     )
     text = render(res, command)
     report.publish(text, args.write, "Video and image matching")

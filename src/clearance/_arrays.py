@@ -71,20 +71,24 @@ def min_per(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(distinct sorted keys, the element-wise minimum of ``rows`` over the rows of each key); keys
     non-empty."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = run_starts(ordered)
-    return ordered[starts], np.minimum.reduceat(rows[order], starts, axis=0)
+    return _reduce_per(np.minimum, keys, rows)
 
 
 def max_per(
-    keys: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
+    keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(distinct sorted keys, the largest of ``values`` for each key); keys non-empty."""
+    """(distinct sorted keys, the element-wise maximum of ``rows`` over the rows of each key); keys
+    non-empty."""
+    return _reduce_per(np.maximum, keys, rows)
+
+
+def _reduce_per(
+    ufunc: np.ufunc, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     starts = run_starts(ordered)
-    return ordered[starts], np.maximum.reduceat(values[order], starts)
+    return ordered[starts], ufunc.reduceat(rows[order], starts, axis=0)
 
 
 def near_integers(

@@ -41,6 +41,7 @@ from clearance.fingerprint.visual import (
     _empty,
     _log10_choose,
     _n_units,
+    lines_through,
     picture_segments,
     placed,
     refit_line,
@@ -290,15 +291,11 @@ def settle_segment(segment: Segment, pairs: Hits, k: npt.NDArray[np.int64]) -> S
     if not mine.any():
         return segment
     q, r, kk = pairs.query_frame[mine], pairs.ref_frame[mine], k[mine]
-    voted_speed = segment.speed
-    offset = (segment.ref_start - voted_speed * segment.query_start) * UNITS_PER_S
-    middle = (q0 + q1) / 2
-    at_middle = voted_speed * middle + offset
+    offset = (segment.ref_start - segment.speed * segment.query_start) * UNITS_PER_S
     window = PLACE_WINDOW_S * UNITS_PER_S
     best: tuple[float, float, float] | None = None  # (score, speed, offset in units); ties: the voted speed
     voted_score = 0.0
-    for rank, speed in enumerate([voted_speed] if voted_speed == 1.0 else [voted_speed, 1.0]):
-        base = at_middle - speed * middle
+    for rank, (speed, base) in enumerate(lines_through((q0 + q1) / 2, segment.speed, offset)):
         exact = r - (speed * q + base)  # the shift (units) at which each pair's pictures coincide
         lo, hi = math.floor(exact.min() - window), math.ceil(exact.max() + window)
         shifts = np.arange(lo, hi + 1)

@@ -512,10 +512,7 @@ def settle_line(
     r_units, r_codes = reference
     if len(q_units) == 0 or len(r_units) == 0:
         return speed, offset
-    middle = (q_units.min() + q_units.max()) / 2
-    at_middle = speed * middle + offset * UNITS_PER_S
-    # Lines in units (speed, offset), each through the voted line's middle.
-    lines = [(s, at_middle - s * middle) for s in ([speed] if speed == 1.0 else [speed, 1.0])]
+    lines = lines_through((q_units.min() + q_units.max()) / 2, speed, offset * UNITS_PER_S)
     reach_u, window_u = PLACE_REACH_S * UNITS_PER_S, PLACE_WINDOW_S * UNITS_PER_S
     ends = np.array([(s * q_units.min() + o, s * q_units.max() + o) for s, o in lines])
     reach = (r_units >= ends.min() - reach_u - window_u) & (r_units <= ends.max() + reach_u + window_u)
@@ -536,6 +533,14 @@ def settle_line(
         return speed, offset
     s, o = lines[k]
     return s, float((o + shifts[j]) / UNITS_PER_S)
+
+
+def lines_through(middle: float, speed: float, offset: float) -> list[tuple[float, float]]:
+    """The lines (speed, offset) a voted line may be settled along, each through its point at clip
+    time ``middle``: the voted line first, then real time (where the voted speed is not). Times in
+    units."""
+    at_middle = speed * middle + offset
+    return [(s, at_middle - s * middle) for s in ([speed] if speed == 1.0 else [speed, 1.0])]
 
 
 def _shift_costs(

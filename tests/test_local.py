@@ -127,6 +127,24 @@ def test_inliers_need_one_transform_spread_over_the_picture() -> None:
     assert inliers(rng.uniform(0, 4096, (40, 2)).astype(np.float32), ref, bits) == 0
 
 
+@pytest.mark.parametrize("vertical", [False, True])
+def test_inliers_in_one_band_count_when_it_is_long(vertical: bool) -> None:
+    """A line of text on black keeps its inliers in a band: long along one axis (either, so a copy
+    turned 90 degrees counts too), short across it. A band as short as a logo does not count."""
+    rng = np.random.default_rng(5)
+
+    def band(length: float, across: float) -> int:
+        ref = (rng.uniform(0, 1, (30, 2)) * np.array([length, across]) * 4096 + 1000).astype(np.float32)
+        if vertical:
+            ref = ref[:, ::-1].copy()
+        query = (ref * 0.8 + 50).astype(np.float32)
+        return inliers(query, ref, np.full(len(ref), 20, np.int64))
+
+    assert band(0.5, 0.06) >= 25
+    assert band(0.10, 0.06) == 0  # too short along
+    assert band(0.5, 0.02) == 0  # too thin across
+
+
 def test_local_features_can_be_turned_off(tmp_path: Path, film: np.ndarray, filler: np.ndarray) -> None:
     """A deployment that keeps its index small turns visual_orb off: nothing of it is stored or
     searched, so the crop goes unfound while frame hashes still find the plain excerpt."""

@@ -3,6 +3,7 @@ the VSC22 matching track defines it, localisation on both time axes, no-match qu
 copies shipped in ``shared/media``, speed against plain decoding, index size.
 
     python -m benchmarks.video [--media ../shared/media] [--queries 40] [--nomatch 1000] [--jobs 2] [--write BENCHMARKS.md]
+    python -m benchmarks.video --queries 40 --nomatch 0 --edits 'crop_10-25%,logo_<=20%'   # a few edits, more queries
 
 References: the videos of ``media/video`` (less the hold-outs and the shipped copies) and the images of
 ``media/images`` (less the shipped copies), registered through ``Catalog.register`` like any user's.
@@ -369,8 +370,10 @@ def _scan(path: Path) -> list[tuple[str, str, float, float, float | None, float 
     ]
 
 
-def _specs(seed: int, n_queries: int, n_nomatch: int) -> list[tuple[int, str, int]]:
-    specs = [(seed, e, i) for e in [*edits.REGISTRY, IMAGE_KEY] for i in range(n_queries)]
+def _specs(
+    seed: int, n_queries: int, n_nomatch: int, only: list[str] | None = None
+) -> list[tuple[int, str, int]]:
+    specs = [(seed, e, i) for e in only or [*edits.REGISTRY, IMAGE_KEY] for i in range(n_queries)]
     return specs + [(seed, "", i) for i in range(n_nomatch)]
 
 
@@ -678,6 +681,7 @@ def run(
     records_out: Path | None,
     reuse: Path | None = None,
     with_peers: bool = True,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     holdout = [media / p for p in HOLDOUT]
     skip = {media / p for p in REAL_COPIES} | set(holdout)
@@ -728,7 +732,7 @@ def run(
         records = [Record(**r) for r in json.loads(reuse.read_text(encoding="utf-8"))]
     else:
         records = pool_map(
-            _query, _specs(seed, n_queries, n_nomatch), jobs, "queries (make, encode, scan)", 2
+            _query, _specs(seed, n_queries, n_nomatch, only), jobs, "queries (make, encode, scan)", 2
         )
     if records_out is not None:
         records_out.write_text(json.dumps([asdict(r) for r in records]), encoding="utf-8")
@@ -889,16 +893,28 @@ def main() -> None:
     parser.add_argument(
         "--reuse", type=Path, default=None, help="score the outcomes saved by an earlier run's --records"
     )
+    parser.add_argument(
+        "--edits", default=None, help="only these edits (comma-separated names), for a larger sample of a few"
+    )
     args = parser.parse_args()
     report.require_corpus(args.media, "video")
+    only = None
+    if args.edits:
+        only = args.edits.split(",")
+        if unknown := sorted(set(only) - {*edits.REGISTRY, IMAGE_KEY}):
+            parser.error(
+                f"unknown edit {unknown[0]!r}; the edits are {', '.join([*edits.REGISTRY, IMAGE_KEY])}"
+            )
     with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
         res = run(
             args.media, args.queries, args.nomatch, args.seed, args.jobs, Path(tmp), args.records, args.reuse,
-            not args.no_peers,
+            not args.no_peers, only,
         )  # fmt: skip
     command = (
         f"python -m benchmarks.video --queries {args.queries} --nomatch {args.nomatch} --seed {args.seed} "
-        f"--jobs {args.jobs}" + (" --no-peers" if args.no_peers else "")
+        f"--jobs {args.jobs}"
+        + (" --no-peers" if args.no_peers else "")
+        + (f" --edits '{args.edits}'" if args.edits else "")
     )
     text = render(res, command)
     report.publish(text, args.write, "Video and image matching")

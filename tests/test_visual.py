@@ -19,6 +19,7 @@ from clearance.fingerprint.visual import (
     settle_line,
     still_runs,
     verify_segment,
+    without_overlay,
 )
 from clearance.index import binary
 from clearance.index.postings import Hits
@@ -484,3 +485,38 @@ def test_a_layout_cell_is_hashed_whole_and_without_its_dark_bars() -> None:
     cells = layout_cells(frame)
     assert any(c.shape == left.shape and np.array_equal(c, left) for c in cells)
     assert any(c.shape == (40, 100) and np.array_equal(c, frame[40:80, 30:130]) for c in cells)
+
+
+def _lyrics_with_logo(seconds: float, fps: int = 25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Words on black that change twice a second, a grey logo fixed beside them, and the same
+    frames without the logo."""
+    rng = np.random.default_rng(11)
+    n = round(seconds * fps)
+    plain = np.full((n, 64, 64), 12, np.uint8)
+    words = rng.integers(0, 2, (n, 6, 20)) * 220
+    for k in range(n):
+        x = 8 + (k // (fps // 2)) % 3 * 4
+        plain[k, 28:34, x : x + 20] = words[k // (fps // 2)]
+        plain[k] = np.clip(plain[k] + rng.integers(0, 3, (64, 64)), 0, 255)
+    shown = plain.copy()
+    shown[:, 40:54, 40:54] = 200
+    return shown, plain, np.arange(n, dtype=np.float32) / fps
+
+
+def test_a_logo_standing_still_over_changing_lyrics_is_painted_over() -> None:
+    shown, plain, times = _lyrics_with_logo(4.0)
+    clean = without_overlay(shown, times, 50)
+    assert clean is not None
+    assert np.abs(clean[40:54, 40:54].astype(int) - 12).max() <= 3  # the logo is gone
+    assert np.array_equal(clean[28:34], shown[50, 28:34])  # the lyrics stay
+    codes, _ = pdq(np.stack([clean, shown[50], plain[50]]))
+    distance = binary.hamming(codes[:2], codes[2:])[:, 0]
+    assert distance[0] < distance[1]  # nearer the picture without the logo
+
+
+def test_nothing_is_painted_over_without_an_overlay_or_on_still_footage() -> None:
+    shown, plain, times = _lyrics_with_logo(4.0)
+    assert without_overlay(plain, times, 50) is None  # lyrics alone: nothing stands out still
+    still = np.repeat(synth.shapes_footage(3, 0.04, size=(320, 320), fps=25)[:1, ::5, ::5, 0], len(times), 0)
+    assert without_overlay(still, times, 50) is None  # all of it stands still: no overlay
+    assert without_overlay(shown[:1], times[:1], 0) is None  # a still image has no time to stand

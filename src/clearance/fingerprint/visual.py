@@ -38,7 +38,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 import pdqhash
-from scipy import special, stats
+from scipy import ndimage, special, stats
 
 from clearance._arrays import argmin_per, count_distinct, group, min_per, near_integers
 from clearance.fingerprint import regions
@@ -69,6 +69,11 @@ LAYOUTS = ((1, 2), (2, 1), (1, 3), (3, 1), (2, 2))
 """Grids (rows, columns) of the layouts whose cells the query side hashes on their own."""
 BOX_MARGIN = 2  # pixels along an inset's border not looked at for dark bars
 LAYOUT_FPS = 5.0  # query frames a second whose layout cells are hashed
+OVERLAY_WINDOW_S = 1.5  # a pixel standing still this long before or after a frame may be an overlay
+OVERLAY_STILL = 4.0  # luma standard deviation under which a pixel stands still
+OVERLAY_CONTRAST = 20  # luma by which an overlay's pixel differs from the frame's median
+OVERLAY_AREA = (0.01, 0.25)  # share of the frame an overlay covers (the edit suite's logos: up to 20 %)
+OVERLAY_SAMPLES = 8  # frames of a window looked at
 NEAR_SEARCH_S = 10.0  # clip seconds around an inverted file's few hits on a work searched again exactly
 # Verification: a query frame matches when it lies within MATCH_BITS of a reference frame kept within
 # VERIFY_WINDOW_S of the time the line maps it to: kept frames lie a second apart at most (still shots
@@ -168,6 +173,34 @@ def layout_cells(frame: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
     return cells
 
 
+def without_overlay(
+    frames: npt.NDArray[np.uint8], times: npt.NDArray[np.float32], i: int
+) -> npt.NDArray[np.uint8] | None:
+    """Frame ``i`` with what stands still on it while the picture changes (a logo, a caption)
+    painted over in the frame's median luma; ``None`` where nothing, or too much, stands out still.
+
+    A pixel stands still when it varies by under ``OVERLAY_STILL`` over the ``OVERLAY_WINDOW_S``
+    before the frame or the one after it, and it stands out when it lies ``OVERLAY_CONTRAST`` from
+    the median. Still footage stands still everywhere: more than ``OVERLAY_AREA`` is no overlay."""
+    t = float(times[i])
+    still = np.zeros(frames.shape[1:], bool)
+    for lo, hi in ((t - OVERLAY_WINDOW_S, t), (t, t + OVERLAY_WINDOW_S)):
+        idx = np.flatnonzero((times >= lo - 1e-6) & (times <= hi + 1e-6))
+        if len(idx) < 3 or float(times[idx[-1]] - times[idx[0]]) < OVERLAY_WINDOW_S / 2:
+            continue
+        idx = idx[np.round(np.linspace(0, len(idx) - 1, min(len(idx), OVERLAY_SAMPLES))).astype(int)]
+        still |= frames[idx].astype(np.float32).std(axis=0) < OVERLAY_STILL
+    frame = frames[i]
+    median = float(np.median(frame))
+    mask = still & (np.abs(frame.astype(np.float32) - median) > OVERLAY_CONTRAST)
+    mask = ndimage.binary_dilation(ndimage.binary_opening(mask), iterations=2)
+    if not OVERLAY_AREA[0] <= float(mask.mean()) <= OVERLAY_AREA[1]:
+        return None
+    out: npt.NDArray[np.uint8] = frame.copy()
+    out[mask] = round(median)
+    return out
+
+
 def _resize(img: npt.NDArray[np.uint8], h: int, w: int) -> npt.NDArray[np.uint8]:
     """Bilinear resize (PDQ low-pass filters the result anyway)."""
     ys = np.clip((np.arange(h) + 0.5) * img.shape[0] / h - 0.5, 0, img.shape[0] - 1)
@@ -255,7 +288,7 @@ class VisualPDQ:
         codes: list[npt.NDArray[np.uint8]] = []
         next_cells_t = -np.inf
         last_unit = -1
-        for frame, t in zip(media.frames, media.frame_times, strict=True):
+        for k, (frame, t) in enumerate(zip(media.frames, media.frame_times, strict=True)):
             # Decision: each frame's plain hash, but its flips and rotations (and the cells below)
             # once per time unit: they vote at one place, and at 25-30 fps hashing every frame's
             # variants tripled the codes searched. A second frame in a unit keeps its plain hash: a
@@ -271,6 +304,13 @@ class VisualPDQ:
                 variants = variants[:0]  # too flat as a whole; its cells may still say something
             elif (trimmed := trim_dark_border(frame)) is not None:
                 variants = np.concatenate([variants, pdq(trimmed[None])[0]])
+            if not repeat and (clean := without_overlay(media.frames, media.frame_times, k)) is not None:
+                # Decision: a logo over a dark picture (lyrics on black) outweighs the picture in
+                # its hash; measured for issue 3, such frames lay 78-110 bits from the work, 8-58
+                # with the logo painted over.
+                clean_code, clean_quality = pdq(clean[None])
+                if clean_quality[0] >= MIN_QUERY_QUALITY:
+                    variants = np.concatenate([variants, clean_code])
             if not repeat and t >= next_cells_t:
                 # Cells are hashed at a lower rate: each costs a PDQ, and they are many.
                 next_cells_t = float(t) + 1.0 / LAYOUT_FPS - 1e-6

@@ -5,7 +5,8 @@ that lies more than ``DUPLICATE_BITS`` from the last one kept), each as its PDQ 
 has dark bars, the hash of what lies inside them. A scanned clip hashes every frame it has (up to
 ``Limits.max_video_fps``) and, when it has dark borders (a letterbox), once more with them trimmed;
 the first frame of each time unit (0.1 s) also in its seven other dihedral variants (flips and
-rotations by 90 degrees). Dense against sparse: whatever the frame phase, some query frame lies near
+rotations by 90 degrees) and, where an overlay stands still on it (:func:`without_overlay`), with the
+overlay painted over. Dense against sparse: whatever the frame phase, some query frame lies near
 each kept reference frame, so a partial copy is not missed between samples.
 
 Second stage: ``LAYOUT_FPS`` times a second the clip's frame is also cut into the cells of the

@@ -186,7 +186,7 @@ def without_overlay(
     t = float(times[i])
     still = np.zeros(frames.shape[1:], bool)
     for lo, hi in ((t - OVERLAY_WINDOW_S, t), (t, t + OVERLAY_WINDOW_S)):
-        idx = np.flatnonzero((times >= lo - 1e-6) & (times <= hi + 1e-6))
+        idx = np.arange(*np.searchsorted(times, [lo - 1e-6, hi + 1e-6], side="left"))
         if len(idx) < 3 or float(times[idx[-1]] - times[idx[0]]) < OVERLAY_WINDOW_S / 2:
             continue
         idx = idx[np.round(np.linspace(0, len(idx) - 1, min(len(idx), OVERLAY_SAMPLES))).astype(int)]

@@ -7,7 +7,7 @@
 'block'
 """
 
-from clearance.catalog import Catalog, Registration, Work
+from clearance.catalog import Catalog, Identity, Registration, Work
 from clearance.config import Limits, Settings
 from clearance.errors import (
     CatalogError,
@@ -35,6 +35,7 @@ __all__ = [
     "CorruptMediaError",
     "DecodedMedia",
     "Finding",
+    "Identity",
     "InputError",
     "LimitExceededError",
     "Limits",

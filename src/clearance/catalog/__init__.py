@@ -1,5 +1,5 @@
-"""The catalogue: owners, works and their fingerprints, scans and findings."""
+"""The catalogue: owners, works and their fingerprints, identities, scans and findings."""
 
-from clearance.catalog.store import POLICIES, Catalog, FingerprintedWork, Registration, Work
+from clearance.catalog.store import POLICIES, Catalog, FingerprintedWork, Identity, Registration, Work
 
-__all__ = ["POLICIES", "Catalog", "FingerprintedWork", "Registration", "Work"]
+__all__ = ["POLICIES", "Catalog", "FingerprintedWork", "Identity", "Registration", "Work"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -96,3 +97,36 @@ findings = Table(
 )
 Index("findings_scan", findings.c.scan_id)
 Index("findings_work", findings.c.work_id)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", Integer, ForeignKey("owners.id"), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("policy", String(16), nullable=False),
+    Column("deceased", Boolean, nullable=False),
+    Column("minor", Boolean, nullable=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("created_at", Float, nullable=False),
+)
+Index("identities_owner", identities.c.owner_id)
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("asset_id", String(32), nullable=False),  # a work's or an identity's id
+    Column("kind", String(16), nullable=False),  # name | alias | anchor
+    Column("text", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    UniqueConstraint("asset_id", "kind", "text"),
+)
+Index("terms_asset", terms.c.asset_id)
+
+licensees = Table(
+    "licensees",
+    metadata,
+    Column("asset_id", String(32), nullable=False),  # a work's or an identity's id
+    Column("licensee", String(256), nullable=False),
+    UniqueConstraint("asset_id", "licensee"),
+)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -30,6 +31,8 @@ from clearance.media.decode import display_name
 from clearance.media.sandbox import decode_input
 
 POLICIES = ("block", "review", "allow")
+MAX_TERM_CHARS = 256  # a name, alias or licensee
+MAX_TERMS = 1000  # aliases (or licensees) of one identity
 MAX_ACTIVE_GENERATIONS = 8
 _ORPHAN_AGE_S = 3600.0  # an unrecorded directory may belong to a writer that has not committed yet
 _RETIRED_AGE_S = 300.0
@@ -51,6 +54,25 @@ class Work:
     policy: str
     status: str
     sha256: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person whose likeness is protected: names to screen prompts for and who may use it.
+
+    ``licensees`` may generate the likeness whatever ``policy`` says; a ``minor`` has none and is
+    always blocked. Faces and voices attach to the same id (a later signal type)."""
+
+    id: str
+    owner: str
+    name: str
+    aliases: tuple[str, ...]
+    licensees: tuple[str, ...]
+    policy: str
+    deceased: bool
+    minor: bool
+    status: str
     created_at: float
 
 
@@ -547,6 +569,114 @@ class Catalog:
             rows = conn.execute(_work_select().where(s.works.c.id.in_(ids))).all()
         return {r.id: _work(r) for r in rows}
 
+    # -- identities ---------------------------------------------------------------------------------
+
+    def add_identity(
+        self,
+        name: str,
+        *,
+        owner: str,
+        aliases: Sequence[str] = (),
+        licensees: Sequence[str] = (),
+        policy: str = "block",
+        deceased: bool = False,
+        minor: bool = False,
+    ) -> Identity:
+        """Register a person (no media yet) with the names a prompt may call them by."""
+        owner = _checked_owner(owner, policy)
+        name = _checked_term(name, "name")
+        aliases = _checked_terms(aliases, "alias", exclude=name)
+        licensees = _checked_terms(licensees, "licensee")
+        if minor and (licensees or policy != "block"):
+            raise InputError("a minor's likeness is never allowed: no --allow, and --policy block")
+        identity_id = "p" + uuid.uuid4().hex[:15]
+        now = time.time()
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.identities).values(
+                    id=identity_id,
+                    owner_id=self._owner_id(conn, owner, now),
+                    name=name,
+                    policy=policy,
+                    deceased=deceased,
+                    minor=minor,
+                    status="active",
+                    created_at=now,
+                )
+            )
+            rows = [{"asset_id": identity_id, "kind": "name", "text": name, "position": 0}]
+            rows += [
+                {"asset_id": identity_id, "kind": "alias", "text": a, "position": i}
+                for i, a in enumerate(aliases, 1)
+            ]
+            conn.execute(insert(s.terms), rows)
+            if licensees:
+                conn.execute(
+                    insert(s.licensees), [{"asset_id": identity_id, "licensee": x} for x in licensees]
+                )
+        return self.identity(identity_id)
+
+    def identities(self, owner: str | None = None) -> list[Identity]:
+        """Registered identities, oldest first, optionally of one owner."""
+        query = _identity_select()
+        if owner is not None:
+            query = query.where(s.owners.c.name == owner)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(s.identities.c.created_at, s.identities.c.id)).all()
+            return self._identities(conn, rows)
+
+    def identity(self, identity_id: str) -> Identity:
+        """One identity by id."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(_identity_select().where(s.identities.c.id == identity_id)).all()
+            found = self._identities(conn, rows)
+        if not found:
+            raise NotFoundError(f"no identity with id {identity_id!r}")
+        return found[0]
+
+    def remove_identity(self, identity_id: str) -> None:
+        """Delete an identity with its names and licensees (one transaction)."""
+        with self._begin() as conn:
+            gone = conn.execute(delete(s.identities).where(s.identities.c.id == identity_id)).rowcount
+            if not gone:
+                raise NotFoundError(f"no identity with id {identity_id!r}")
+            conn.execute(delete(s.terms).where(s.terms.c.asset_id == identity_id))
+            conn.execute(delete(s.licensees).where(s.licensees.c.asset_id == identity_id))
+
+    @staticmethod
+    def _identities(conn: Connection, rows: Sequence[Any]) -> list[Identity]:
+        ids = [r.id for r in rows]
+        aliases: dict[str, list[str]] = {i: [] for i in ids}
+        allowed: dict[str, list[str]] = {i: [] for i in ids}
+        if ids:
+            for t in conn.execute(
+                select(s.terms.c.asset_id, s.terms.c.text)
+                .where(s.terms.c.asset_id.in_(ids), s.terms.c.kind == "alias")
+                .order_by(s.terms.c.position)
+            ):
+                aliases[t.asset_id].append(t.text)
+            for x in conn.execute(
+                select(s.licensees.c.asset_id, s.licensees.c.licensee)
+                .where(s.licensees.c.asset_id.in_(ids))
+                .order_by(s.licensees.c.licensee)
+            ):
+                allowed[x.asset_id].append(x.licensee)
+        return [
+            Identity(
+                id=r.id,
+                owner=r.owner,
+                name=r.name,
+                aliases=tuple(aliases[r.id]),
+                licensees=tuple(allowed[r.id]),
+                policy=r.policy,
+                deceased=bool(r.deceased),
+                minor=bool(r.minor),
+                status=r.status,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
     def count_works(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(s.works)).scalar() or 0)
@@ -560,6 +690,44 @@ def _checked_owner(owner: str, policy: str) -> str:
     if policy not in POLICIES:
         raise InputError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     return owner
+
+
+def _checked_term(text: str, what: str) -> str:
+    """``text`` stripped and in Unicode NFC; ``InputError`` if empty, too long or with control
+    characters."""
+    text = unicodedata.normalize("NFC", text.strip())
+    if not text:
+        raise InputError(f"{what} must not be empty")
+    if len(text) > MAX_TERM_CHARS:
+        raise InputError(f"{what} is longer than {MAX_TERM_CHARS} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+        raise InputError(f"{what} {text[:40]!r} holds control or unassigned characters")
+    return text
+
+
+def _checked_terms(texts: Sequence[str], what: str, exclude: str | None = None) -> list[str]:
+    """Each of ``texts`` checked, duplicates (and ``exclude``) dropped, order kept."""
+    if len(texts) > MAX_TERMS:
+        raise InputError(f"more than {MAX_TERMS} of {what}")
+    out: list[str] = []
+    for text in texts:
+        t = _checked_term(text, what)
+        if t != exclude and t not in out:
+            out.append(t)
+    return out
+
+
+def _identity_select() -> Any:
+    return select(
+        s.identities.c.id,
+        s.owners.c.name.label("owner"),
+        s.identities.c.name,
+        s.identities.c.policy,
+        s.identities.c.deceased,
+        s.identities.c.minor,
+        s.identities.c.status,
+        s.identities.c.created_at,
+    ).join(s.owners, s.owners.c.id == s.identities.c.owner_id)
 
 
 class _Abort(Exception):

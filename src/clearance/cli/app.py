@@ -6,6 +6,7 @@ import json
 import sys
 import tempfile
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,6 +110,61 @@ def works(
     for w in rows:
         table.add_row(w.id, w.owner, w.title, w.kind, f"{w.duration_s:.1f} s", w.policy, w.status)
     out.print(table)
+
+
+identity_app = typer.Typer(help="People whose likeness is protected.", no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("add")
+def identity_add(
+    name: Annotated[str, typer.Argument(help="the person's name")],
+    owner: Annotated[str, typer.Option("--owner", help="who holds the rights (agency, estate)")],
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", help="another name (nickname, other script); repeatable")
+    ] = None,
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="a licensee who may generate the likeness; repeatable")
+    ] = None,
+    deceased: Annotated[bool, typer.Option("--deceased", help="the estate acts for the person")] = False,
+    minor: Annotated[bool, typer.Option("--minor", help="never allowed, whoever asks")] = False,
+    policy: Annotated[str, typer.Option("--policy", help="block | review | allow")] = "block",
+    catalog: CatalogOpt = None,
+) -> None:
+    """Register a person (no media needed); prints the new identity id."""
+    identity = _open(catalog).add_identity(
+        name, owner=owner, aliases=alias or [], licensees=allow or [], policy=policy, deceased=deceased,
+        minor=minor,
+    )  # fmt: skip
+    print(identity.id)
+
+
+@identity_app.command("list")
+def identity_list(
+    owner: Annotated[str | None, typer.Option("--owner", help="only this owner's identities")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List registered identities."""
+    rows = _open(catalog).identities(owner)
+    if as_json:
+        print(json.dumps([asdict(i) for i in rows], indent=2))
+        return
+    table = Table("id", "owner", "name", "aliases", "policy", "licensees", "flags")
+    table.columns[0].no_wrap = True
+    for i in rows:
+        flags = ", ".join(f for f, on in (("deceased", i.deceased), ("minor", i.minor)) if on)
+        table.add_row(i.id, i.owner, i.name, ", ".join(i.aliases), i.policy, ", ".join(i.licensees), flags)
+    out.print(table)
+
+
+@identity_app.command("remove")
+def identity_remove(
+    identity_id: Annotated[str, typer.Argument(help="the identity's id")], catalog: CatalogOpt = None
+) -> None:
+    """Delete an identity with its names and licensees."""
+    _open(catalog).remove_identity(identity_id)
+    print(f"{identity_id}\tremoved")
 
 
 @app.command()

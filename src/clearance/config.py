@@ -34,6 +34,7 @@ class Limits(BaseSettings):
         gt=0,
         description="detail pictures (for local features) kept from one video, sampled like max_frames",
     )
+    max_prompt_chars: int = Field(10_000, gt=0, description="longest text prompt accepted, in characters")
     max_pixels: int = Field(
         36_000_000, gt=0, description="largest picture accepted, in pixels (8K UHD is 33.2 million)"
     )

@@ -29,6 +29,7 @@ from clearance.fingerprint.base import Fingerprint, active_signal_types, signal_
 from clearance.index.postings import Generation, Posting, merge_generations, write_generation
 from clearance.media.decode import display_name
 from clearance.media.sandbox import decode_input
+from clearance.policy.prompts import Term
 
 POLICIES = ("block", "review", "allow")
 MAX_TERM_CHARS = 256  # a name, alias or licensee
@@ -417,14 +418,14 @@ class Catalog:
                 insert(s.scans).values(
                     id=scan_id,
                     created_at=time.time(),
-                    input_name=report["input"]["path"],
+                    input_name=report["input"].get("path", "prompt"),
                     input_sha256=report["input"]["sha256"],
                     decision=report["decision"],
                     policy_version=report.get("policy_version", "builtin/1"),
                     report=json.dumps(report),
                 )
             )
-            for i, f in enumerate(report["findings"]):
+            for i, f in enumerate(report.get("findings", [])):
                 conn.execute(
                     insert(s.findings).values(
                         scan_id=scan_id,
@@ -443,7 +444,7 @@ class Catalog:
         return scan_id
 
     def scan_report(self, scan_id: str) -> dict[str, Any]:
-        """A stored scan report by id."""
+        """A stored scan report (a clip's or a prompt's) by id."""
         with self._engine.connect() as conn:
             row = conn.execute(select(s.scans.c.report).where(s.scans.c.id == scan_id)).first()
         if row is None:
@@ -634,6 +635,15 @@ class Catalog:
             raise NotFoundError(f"no identity with id {identity_id!r}")
         return found[0]
 
+    def identity_meta(self, identity_ids: Iterable[str]) -> dict[str, Identity]:
+        """Identities by id, for the ids given (unknown ids are left out)."""
+        ids = list(set(identity_ids))
+        if not ids:
+            return {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(_identity_select().where(s.identities.c.id.in_(ids))).all()
+            return {i.id: i for i in self._identities(conn, rows)}
+
     def remove_identity(self, identity_id: str) -> None:
         """Delete an identity with its names and licensees (one transaction)."""
         with self._begin() as conn:
@@ -642,6 +652,90 @@ class Catalog:
                 raise NotFoundError(f"no identity with id {identity_id!r}")
             conn.execute(delete(s.terms).where(s.terms.c.asset_id == identity_id))
             conn.execute(delete(s.licensees).where(s.licensees.c.asset_id == identity_id))
+
+    # -- prompt terms -------------------------------------------------------------------------------
+
+    def add_terms(
+        self,
+        asset_id: str,
+        *,
+        names: Sequence[str] = (),
+        aliases: Sequence[str] = (),
+        anchors: Sequence[str] = (),
+    ) -> None:
+        """Add prompt terms to a work or an identity: names, aliases, and anchors (comma-separated
+        descriptive phrases that identify it without naming it). Terms it has already are skipped."""
+        new = [
+            (kind, text)
+            for kind, texts in (("name", names), ("alias", aliases), ("anchor", anchors))
+            for text in _checked_terms(texts, kind)
+        ]
+        with self._begin() as conn:
+            if self._asset_kind(conn, asset_id) is None:
+                raise NotFoundError(f"no work or identity with id {asset_id!r}")
+            have = {
+                (r.kind, r.text)
+                for r in conn.execute(
+                    select(s.terms.c.kind, s.terms.c.text).where(s.terms.c.asset_id == asset_id)
+                )
+            }
+            if len(have) + len(new) > MAX_TERMS:
+                raise InputError(f"{asset_id} would have more than {MAX_TERMS} terms")
+            rows = [
+                {"asset_id": asset_id, "kind": kind, "text": text, "position": len(have) + i}
+                for i, (kind, text) in enumerate(t for t in new if t not in have)
+            ]
+            if rows:
+                conn.execute(insert(s.terms), rows)
+
+    def prompt_terms(self) -> list[Term]:
+        """Every term of the active works and identities (what a prompt screener is built from)."""
+        with self._engine.connect() as conn:
+            kinds = {r.id: "identity" for r in conn.execute(
+                select(s.identities.c.id).where(s.identities.c.status == "active"))}  # fmt: skip
+            kinds.update({r.id: "work" for r in conn.execute(
+                select(s.works.c.id).where(s.works.c.status == "active"))})  # fmt: skip
+            rows = conn.execute(
+                select(s.terms.c.asset_id, s.terms.c.kind, s.terms.c.text).order_by(
+                    s.terms.c.asset_id, s.terms.c.position
+                )
+            ).all()
+        return [Term(r.asset_id, kinds[r.asset_id], r.kind, r.text) for r in rows if r.asset_id in kinds]
+
+    def terms_of(self, asset_id: str) -> list[Term]:
+        """The terms of one work or identity, in the order they were added."""
+        with self._engine.connect() as conn:
+            kind = self._asset_kind(conn, asset_id)
+            if kind is None:
+                raise NotFoundError(f"no work or identity with id {asset_id!r}")
+            rows = conn.execute(
+                select(s.terms.c.kind, s.terms.c.text)
+                .where(s.terms.c.asset_id == asset_id)
+                .order_by(s.terms.c.position)
+            ).all()
+        return [Term(asset_id, kind, r.kind, r.text) for r in rows]
+
+    def licensees_of(self, asset_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The licensees of each of the given works and identities (those without are left out)."""
+        ids = list(set(asset_ids))
+        out: dict[str, list[str]] = {}
+        if ids:
+            with self._engine.connect() as conn:
+                for r in conn.execute(
+                    select(s.licensees.c.asset_id, s.licensees.c.licensee)
+                    .where(s.licensees.c.asset_id.in_(ids))
+                    .order_by(s.licensees.c.licensee)
+                ):
+                    out.setdefault(r.asset_id, []).append(r.licensee)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @staticmethod
+    def _asset_kind(conn: Connection, asset_id: str) -> str | None:
+        if conn.execute(select(s.works.c.id).where(s.works.c.id == asset_id)).first() is not None:
+            return "work"
+        if conn.execute(select(s.identities.c.id).where(s.identities.c.id == asset_id)).first() is not None:
+            return "identity"
+        return None
 
     @staticmethod
     def _identities(conn: Connection, rows: Sequence[Any]) -> list[Identity]:

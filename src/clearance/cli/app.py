@@ -19,6 +19,7 @@ from clearance.catalog.store import POLICIES, Catalog
 from clearance.config import Settings
 from clearance.errors import ClearanceError
 from clearance.scan.pipeline import ScanReport, scan
+from clearance.scan.prompt import PromptReport, check_prompt
 
 app = typer.Typer(
     name="clearance",
@@ -167,6 +168,91 @@ def identity_remove(
     print(f"{identity_id}\tremoved")
 
 
+work_app = typer.Typer(help="One registered work.", no_args_is_help=True)
+app.add_typer(work_app, name="work")
+
+
+@work_app.command("terms")
+def work_terms(
+    work_id: Annotated[str, typer.Argument(help="the work's id")],
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="a name it is called by; repeatable")
+    ] = None,
+    alias: Annotated[list[str] | None, typer.Option("--alias", help="another name; repeatable")] = None,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option("--anchor", help="comma-separated phrases that identify it unnamed; repeatable"),
+    ] = None,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Add prompt terms to a work (or an identity: its id works too); prints every term it has."""
+    cat = _open(catalog)
+    cat.add_terms(work_id, names=name or [], aliases=alias or [], anchors=anchor or [])
+    for term in cat.terms_of(work_id):
+        print(f"{term.kind}\t{term.text}")
+
+
+prompt_app = typer.Typer(help="Screen text prompts before generating.", no_args_is_help=True)
+app.add_typer(prompt_app, name="prompt")
+
+
+@prompt_app.command("check")
+def prompt_check(
+    prompt: Annotated[str, typer.Argument(help="the prompt, or - to read it from standard input")],
+    licensee: Annotated[
+        str | None, typer.Option("--as", help="the licensee asking (allowed where it holds a licence)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the clearance.prompt/1 report")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Which registered people and works a prompt names, how, and the decision."""
+    cat = _open(catalog)
+    text: str | bytes = prompt
+    if prompt == "-":
+        text = sys.stdin.buffer.read(cat.settings.limits.max_prompt_chars * 4 + 1)
+    report = check_prompt(cat, text, licensee=licensee)
+    if as_json:
+        print(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False))
+        return
+    render_prompt_report(report)
+
+
+@app.command()
+def explain(
+    scan_id: Annotated[str, typer.Argument(help="a scan id (clip or prompt), as its report gives it")],
+    catalog: CatalogOpt = None,
+) -> None:
+    """Why a stored decision was made: its findings, the rules that fired, and the policy version."""
+    report = _open(catalog).scan_report(scan_id)
+    out.print(
+        f"scan {scan_id} ({report.get('schema', '?')}), policy version {report.get('policy_version', '?')}"
+    )
+    if "prompt" in report.get("input", {}):
+        out.print(
+            f"prompt: {report['input']['prompt']!r}"
+            + (f" (as {report['licensee']})" if report.get("licensee") else "")
+        )
+        for m in report.get("matches", []):
+            out.print(
+                f"- {m['kind']} {m['id']} {m['name']!r} ({m['owner']}): {m['match']} match of "
+                f"{m['term_kind']} {m['term']!r} on {m['text']!r} -> {m['decision']} ({m['rule']})",
+                markup=False,
+                highlight=False,
+            )
+    else:
+        out.print(f"input: {report['input']['path']} (sha256 {report['input']['sha256'][:16]}...)")
+        for f in report.get("findings", []):
+            out.print(
+                f"- {f['kind']} {f['work_id']} {f['title']!r} ({f['owner']}): clip {f['query_start']:.1f}-"
+                f"{f['query_end']:.1f} s, score {f['score']:.2f} -> policy {f['policy']}",
+                markup=False,
+                highlight=False,
+            )
+    if not report.get("matches") and not report.get("findings"):
+        out.print("no findings: nothing registered was met, so the decision is allow")
+    out.print(f"decision: {report['decision']} (the strictest of the findings' decisions)")
+
+
 @app.command()
 def compact(catalog: CatalogOpt = None) -> None:
     """Merge each signal's index generations into one (run it after large registrations)."""
@@ -251,6 +337,21 @@ def render_report(report: ScanReport) -> None:
         out.print("no registered work found")
     colour = {"block": "red", "review": "yellow", "allow": "green"}.get(report.decision, "white")
     out.print(f"decision: [bold {colour}]{report.decision}[/]")
+
+
+def render_prompt_report(report: PromptReport) -> None:
+    """Print a prompt report as a table and its decision."""
+    if report.matches:
+        table = Table("kind", "id", "name", "owner", "matched", "how", "decision", "rule")
+        table.columns[1].no_wrap = True
+        for m in report.matches:
+            table.add_row(m.kind, m.id, m.name, m.owner, m.text, f"{m.match} ({m.term_kind} {m.term!r})",
+                          m.decision, m.rule)  # fmt: skip
+        out.print(table)
+    else:
+        out.print("no registered work or person named")
+    colour = {"block": "red", "review": "yellow", "allow": "green"}.get(report.decision, "white")
+    out.print(f"decision: [bold {colour}]{report.decision}[/]  (scan {report.scan_id})")
 
 
 def main(argv: list[str] | None = None) -> Any:

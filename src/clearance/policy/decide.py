@@ -6,7 +6,7 @@ The policy layer does not know how a finding was made, only which asset it names
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 POLICY_VERSION = "builtin/1"
 DECISION_ORDER = ("allow", "review", "block")
@@ -25,3 +25,23 @@ def decide(policies: Iterable[str]) -> str:
     for policy in policies:
         worst = max(worst, rank.get(policy, rank["review"]))  # an unknown policy needs a human
     return DECISION_ORDER[worst]
+
+
+def asset_decision(
+    policy: str, *, licensees: Sequence[str] = (), licensee: str | None = None, minor: bool = False
+) -> tuple[str, str]:
+    """The decision for one matched work or identity, and the rule that gave it.
+
+    A minor's likeness is never allowed; a licensee of the asset is allowed; anyone else gets the
+    asset's policy.
+
+    >>> asset_decision("block", licensees=["Studio P"], licensee="Studio P")
+    ('allow', 'licensed to Studio P')
+    >>> asset_decision("allow", minor=True)
+    ('block', 'minor: never allowed')
+    """
+    if minor:
+        return "block", "minor: never allowed"
+    if licensee is not None and licensee in licensees:
+        return "allow", f"licensed to {licensee}"
+    return decide([policy]), f"policy {policy}"

@@ -1,0 +1,335 @@
+"""Prompt screening: which registered people and works a text prompt names, and how.
+
+Each registered term (a name or alias of an identity or a work) is compared with the prompt in
+three forms, from the strictest:
+
+1. **Plain**: Unicode NFKC, case folded, split into words. A term whose words appear in a row is an
+   ``exact`` match (its name) or an ``alias`` match.
+2. **Skeleton**: each word turned into lower-case ASCII (a word mixing Latin letters with look-alikes
+   from other scripts, "Tom" with a Cyrillic o, through the Unicode confusables table of the
+   ``confusables`` package; a word in another script transliterated by ``anyascii``), digits and
+   signs read as the letters they stand for ("T0m Cru1se", "Cru$e"), and the words joined without
+   spaces. A term met there starting and ending on word boundaries is an ``obfuscation`` match
+   ("t o m  c r u i s e", "tom-cruise", "T0m Cru1se"), or a ``transliteration`` match when a word
+   on one side was written in another script ("Tom Kruz" for a registered Cyrillic alias).
+3. **Misspelling**: the skeleton words of the prompt within 1 edit of a term's words (2 for words of
+   8 letters or more, none for words under 4), 2 edits in all at most (``rapidfuzz``'s optimal string
+   alignment distance, candidates found by single deletions, as SymSpell does).
+
+Anchors are separate: a work's or identity's descriptive phrases ("web-slinging, red and blue suit,
+masked hero"). A phrase is present when each of its content words is, by a crude stem; an anchor is
+met when ``ANCHOR_MIN_PHRASES`` of its phrases are (all of them, if it has fewer).
+
+The word-boundary rule keeps innocent words out: "a pitted olive" holds the letters of "Pitt", but
+its match would end inside a word. Searches run through Aho-Corasick automata (``pyahocorasick``),
+so their cost does not grow with the number of registered terms.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import ahocorasick
+from anyascii import anyascii
+from confusables import confusable_characters
+from rapidfuzz.distance import OSA
+
+from clearance.errors import InputError, LimitExceededError
+
+MAX_PROMPT_CHARS = 10_000
+MAX_EDITS = 2  # a misspelt term, in all
+ANCHOR_MIN_PHRASES = 2
+NEAR_CACHE_WORDS = 200_000  # prompt words whose near term words are remembered
+MATCH_ORDER = ("exact", "alias", "transliteration", "obfuscation", "misspelling", "anchor")
+"""How a term matched, strongest first: one asset met several ways is reported once, its strongest."""
+
+_WORD = re.compile(r"[^\W_]+")
+_LATIN = re.compile(r"[A-Za-z]")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_INNER_SIGN = re.compile(r"(?<=[^\W_])[@$!|](?=[^\W_])|(?<![^\W_])[@$](?=[^\W_]{2})")
+_SIGNS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "i"})
+_DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+_STOPWORDS = frozenset(
+    {"a", "an", "and", "the", "of", "in", "on", "at", "to", "with", "by", "for", "from", "as", "is"}
+    | {"are", "his", "her", "its", "their", "wearing", "who", "that"}
+)
+_SUFFIXES = ("ing", "ers", "er", "ed", "es", "s")
+
+
+def _confusable_table() -> dict[int, str]:
+    """Look-alikes of ASCII letters (and then digits) from other scripts, each to its letter."""
+    table: dict[int, str] = {}
+    for target in string.ascii_lowercase + string.digits:
+        for c in confusable_characters(target) or []:
+            if len(c) == 1 and not c.isascii() and ord(c) not in table:
+                table[ord(c)] = target
+                if len(low := c.lower()) == 1:
+                    table.setdefault(ord(low), target)
+    return table
+
+
+_CONFUSABLE = _confusable_table()
+
+
+@dataclass(frozen=True)
+class Term:
+    """A registered term: a name, alias or anchor of an identity or a work."""
+
+    asset_id: str
+    asset_kind: str  # identity | work
+    kind: str  # name | alias | anchor
+    text: str
+
+
+@dataclass(frozen=True)
+class PromptMatch:
+    """One asset a prompt names: the term that matched, how, and the prompt's words that did."""
+
+    asset_id: str
+    asset_kind: str
+    term: str
+    term_kind: str
+    match: str  # one of MATCH_ORDER
+    text: str  # the prompt's words that matched (anchors: the phrases met, joined by " | ")
+
+
+def checked_prompt(prompt: str | bytes, max_chars: int = MAX_PROMPT_CHARS) -> str:
+    """The prompt as text; ``InputError`` (one line) for an empty, huge, binary or malformed one."""
+    if isinstance(prompt, bytes):
+        try:
+            prompt = prompt.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"prompt is not valid UTF-8 (byte {exc.start})") from exc
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):
+        raise InputError("prompt is not valid Unicode (it holds lone surrogates: undecodable bytes)")
+    if len(prompt) > max_chars:
+        raise LimitExceededError(f"prompt is longer than {max_chars} characters ({len(prompt)})")
+    if not prompt.strip():
+        raise InputError("prompt is empty")
+    controls = sum(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in prompt)
+    if controls:
+        raise InputError(f"prompt holds {controls} control characters: binary data, not text")
+    return prompt
+
+
+@dataclass
+class _Words:
+    """A text cut into words: each word's plain and skeleton form, and whether it was transliterated."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    plain: list[str]
+    skeleton: list[str]
+    foreign: list[bool]
+
+    @classmethod
+    def of(cls, text: str) -> _Words:
+        text = unicodedata.normalize("NFKC", text)
+        signed = _INNER_SIGN.sub(lambda m: m.group().translate(_SIGNS), text)
+        spans, plain, skeleton, foreign = [], [], [], []
+        for m in _WORD.finditer(signed):
+            spans.append(m.span())
+            plain.append(text[m.start() : m.end()].casefold())
+            form, is_foreign = _skeleton(m.group())
+            skeleton.append(form)
+            foreign.append(is_foreign)
+        return cls(text, spans, plain, skeleton, foreign)
+
+    def snippet(self, first: int, last: int) -> str:
+        return self.text[self.spans[first][0] : self.spans[last][1]]
+
+
+@lru_cache(maxsize=1 << 16)
+def _skeleton(word: str) -> tuple[str, bool]:
+    """A word's skeleton (lower-case ASCII letters and digits) and whether it was transliterated."""
+    latin = _LATIN.search(word) is not None
+    ascii_word = word.translate(_CONFUSABLE) if latin else anyascii(word)
+    return _NOT_ALNUM.sub("", ascii_word.lower().translate(_DIGITS)), not latin and not word.isascii()
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _phrase_stems(phrase: str) -> frozenset[str]:
+    return frozenset(_stem(w) for w in _Words.of(phrase).skeleton if w and w not in _STOPWORDS)
+
+
+def _allowed_edits(word: str) -> int:
+    return 0 if len(word) < 4 else 1 if len(word) < 8 else 2
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))} | {word}
+
+
+class PromptScreener:
+    """Matches prompts against a fixed set of terms; build once, screen many (thread-safe reads)."""
+
+    def __init__(self, terms: Iterable[Term]) -> None:
+        self.terms = list(terms)
+        self._plain: Any = ahocorasick.Automaton()
+        self._skeleton: Any = ahocorasick.Automaton()
+        self._by_first: dict[str, list[tuple[Term, list[str]]]] = defaultdict(list)
+        self._near: dict[str, set[str]] = defaultdict(set)  # a deletion -> the term words giving it
+        self._anchors: list[tuple[Term, list[tuple[str, frozenset[str]]]]] = []
+        self._stem_phrases: dict[str, set[tuple[int, int]]] = defaultdict(set)
+        self._near_cache: dict[str, dict[str, int]] = {}  # prompt words recur: most are looked up once
+        plain_keys: dict[str, list[Term]] = defaultdict(list)
+        skeleton_keys: dict[str, list[tuple[Term, bool]]] = defaultdict(list)
+        for term in self.terms:
+            if term.kind == "anchor":
+                self._add_anchor(term)
+                continue
+            words = _Words.of(term.text)
+            skeleton = [w for w in words.skeleton if w]
+            if not skeleton:
+                continue
+            plain_keys[" " + " ".join(words.plain) + " "].append(term)
+            skeleton_keys["".join(skeleton)].append((term, any(words.foreign)))
+            self._by_first[skeleton[0]].append((term, skeleton))
+            for w in skeleton:
+                if _allowed_edits(w):
+                    for d in _deletions(w):
+                        self._near[d].add(w)
+        for key, found in plain_keys.items():
+            self._plain.add_word(key, (len(key), found))
+        for key, found_s in skeleton_keys.items():
+            self._skeleton.add_word(key, (len(key), found_s))
+        for automaton in (self._plain, self._skeleton):
+            if len(automaton):
+                automaton.make_automaton()
+
+    def _add_anchor(self, term: Term) -> None:
+        phrases = [(p.strip(), _phrase_stems(p)) for p in term.text.split(",")]
+        phrases = [(p, stems) for p, stems in phrases if stems]
+        if not phrases:
+            return
+        index = len(self._anchors)
+        self._anchors.append((term, phrases))
+        for j, (_, stems) in enumerate(phrases):
+            for stem in stems:
+                self._stem_phrases[stem].add((index, j))
+
+    def screen(self, prompt: str) -> list[PromptMatch]:
+        """Every asset the prompt names, once each, by its strongest match."""
+        words = _Words.of(prompt)
+        found: list[PromptMatch] = []
+        self._plain_matches(words, found)
+        self._skeleton_matches(words, found)
+        self._misspellings(words, found)
+        self._anchor_matches(words, found)
+        best: dict[str, PromptMatch] = {}
+        for m in found:
+            kept = best.get(m.asset_id)
+            if kept is None or MATCH_ORDER.index(m.match) < MATCH_ORDER.index(kept.match):
+                best[m.asset_id] = m
+        return sorted(best.values(), key=lambda m: (MATCH_ORDER.index(m.match), m.asset_id))
+
+    def _plain_matches(self, words: _Words, found: list[PromptMatch]) -> None:
+        if not len(self._plain) or not words.plain:
+            return
+        text = " " + " ".join(words.plain) + " "
+        starts = {0}
+        pos = 0
+        for w in words.plain:
+            pos += len(w) + 1
+            starts.add(pos)
+        word_at = {s: i for i, s in enumerate(sorted(starts))}
+        for end, (length, terms) in self._plain.iter(text):
+            first, last = word_at[end - length + 1], word_at[end] - 1
+            for t in terms:
+                how = "exact" if t.kind == "name" else "alias"
+                found.append(
+                    PromptMatch(t.asset_id, t.asset_kind, t.text, t.kind, how, words.snippet(first, last))
+                )
+
+    def _skeleton_matches(self, words: _Words, found: list[PromptMatch]) -> None:
+        if not len(self._skeleton):
+            return
+        bounds = [0]
+        for w in words.skeleton:
+            bounds.append(bounds[-1] + len(w))
+        word_at = {b: i for i, b in enumerate(bounds)}  # an empty word shares its bound: the later wins
+        for end, (length, terms) in self._skeleton.iter("".join(words.skeleton)):
+            start, stop = end - length + 1, end + 1
+            if start not in word_at or stop not in word_at:
+                continue  # begins or ends inside a word
+            first, last = word_at[start], word_at[stop] - 1
+            while first < last and not words.skeleton[first]:
+                first += 1
+            foreign_prompt = any(words.foreign[first : last + 1])
+            for t, foreign_term in terms:
+                how = "transliteration" if foreign_prompt != foreign_term else "obfuscation"
+                found.append(
+                    PromptMatch(t.asset_id, t.asset_kind, t.text, t.kind, how, words.snippet(first, last))
+                )
+
+    def _misspellings(self, words: _Words, found: list[PromptMatch]) -> None:
+        near = [self._near_words(w) for w in words.skeleton]
+        for i, candidates in enumerate(near):
+            for first_word, first_edits in candidates.items():
+                for t, term_words in self._by_first.get(first_word, ()):
+                    last = i + len(term_words) - 1
+                    if last >= len(near):
+                        continue
+                    edits = first_edits
+                    for k, tw in enumerate(term_words[1:], i + 1):
+                        e = near[k].get(tw)
+                        edits = MAX_EDITS + 1 if e is None else edits + e
+                        if edits > MAX_EDITS:
+                            break
+                    if 0 < edits <= MAX_EDITS:
+                        found.append(
+                            PromptMatch(
+                                t.asset_id,
+                                t.asset_kind,
+                                t.text,
+                                t.kind,
+                                "misspelling",
+                                words.snippet(i, last),
+                            )
+                        )
+
+    def _near_words(self, w: str) -> dict[str, int]:
+        """The term words within their allowed edits of the prompt word ``w``, with the edits."""
+        candidates = self._near_cache.get(w)
+        if candidates is None:
+            candidates = {w: 0}
+            if len(w) >= 3:
+                for d in _deletions(w):
+                    for v in self._near.get(d, ()):
+                        if v not in candidates and (e := OSA.distance(w, v)) <= _allowed_edits(v):
+                            candidates[v] = e
+            if len(self._near_cache) >= NEAR_CACHE_WORDS:
+                self._near_cache.clear()
+            self._near_cache[w] = candidates
+        return candidates
+
+    def _anchor_matches(self, words: _Words, found: list[PromptMatch]) -> None:
+        if not self._anchors:
+            return
+        stems = {_stem(w) for w in words.skeleton if w}
+        hits: dict[int, set[int]] = defaultdict(set)
+        for stem in stems:
+            for index, j in self._stem_phrases.get(stem, ()):
+                hits[index].add(j)
+        for index, phrase_ids in hits.items():
+            term, phrases = self._anchors[index]
+            met = [p for j, (p, need) in enumerate(phrases) if j in phrase_ids and need <= stems]
+            if len(met) >= min(ANCHOR_MIN_PHRASES, len(phrases)):
+                found.append(
+                    PromptMatch(
+                        term.asset_id, term.asset_kind, term.text, "anchor", "anchor", " | ".join(met)
+                    )
+                )

@@ -13,11 +13,12 @@ three forms, from the strictest:
    ("t o m  c r u i s e", "tom-cruise", "T0m Cru1se"), or a ``transliteration`` match when a word
    on one side was written in another script ("Tom Kruz" for a registered Cyrillic alias).
 3. **Misspelling**: the skeleton words of the prompt within 1 edit of a term's words (2 for words of
-   8 letters or more, none for words under 4), 2 edits in all at most (``rapidfuzz``'s optimal string
+   8 letters or more, none for words under 4; see ``MIN_MISSPELT_MONONYM`` for one-word terms), 2
+   edits in all at most (``rapidfuzz``'s optimal string
    alignment distance, candidates found by single deletions, as SymSpell does).
 
 Anchors are separate: a work's or identity's descriptive phrases ("web-slinging, red and blue suit,
-masked hero"). A phrase is present when each of its content words is, by a crude stem; an anchor is
+masked hero"). A phrase is present when each of its content words is, by stem (Snowball); an anchor is
 met when ``ANCHOR_MIN_PHRASES`` of its phrases are (all of them, if it has fewer).
 
 The word-boundary rule keeps innocent words out: "a pitted olive" holds the letters of "Pitt", but
@@ -28,7 +29,6 @@ so their cost does not grow with the number of registered terms.
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
@@ -37,8 +37,9 @@ from functools import lru_cache
 from typing import Any
 
 import ahocorasick
+import snowballstemmer
 from anyascii import anyascii
-from confusables import confusable_characters
+from confusables import CONFUSABLE_MAP, normalize
 from rapidfuzz.distance import OSA
 
 from clearance.errors import InputError, LimitExceededError
@@ -46,6 +47,11 @@ from clearance.errors import InputError, LimitExceededError
 MAX_PROMPT_CHARS = 10_000
 MAX_EDITS = 2  # a misspelt term, in all
 ANCHOR_MIN_PHRASES = 2
+MIN_SPELLED_OUT = 4  # letters of a term below which it counts only as one word, not spelled out
+MIN_MISSPELT_MONONYM = 7
+"""Letters a one-word term needs before any misspelling of it counts; a shorter one counts only
+with a letter doubled or two swapped. "Elsa" is one changed letter from "Elba", "Spidey" from
+"spider", "Mario" from "Margo" (false positives measured in ``benchmarks/prompts.py``)."""
 NEAR_CACHE_WORDS = 200_000  # prompt words whose near term words are remembered
 MATCH_ORDER = ("exact", "alias", "transliteration", "obfuscation", "misspelling", "anchor")
 """How a term matched, strongest first: one asset met several ways is reported once, its strongest."""
@@ -55,23 +61,31 @@ _LATIN = re.compile(r"[A-Za-z]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _INNER_SIGN = re.compile(r"(?<=[^\W_])[@$!|](?=[^\W_])|(?<![^\W_])[@$](?=[^\W_]{2})")
 _SIGNS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "i"})
-_DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+_DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "l": "i"})
+"""Digits read as letters; and an l as an i, so that a 1 stands for either ("Je7 1i", "Cru1se")."""
+GREEK_SHAPES = dict(zip("\u03b7\u03bd\u03c9\u03c1\u03c4\u03c5\u03ba\u03b9\u03bf", "nvwptukio", strict=True))
+"""Lower-case eta, nu, omega, rho, tau, upsilon, kappa, iota, omicron, by shape."""
 _STOPWORDS = frozenset(
     {"a", "an", "and", "the", "of", "in", "on", "at", "to", "with", "by", "for", "from", "as", "is"}
     | {"are", "his", "her", "its", "their", "wearing", "who", "that"}
 )
-_SUFFIXES = ("ing", "ers", "er", "ed", "es", "s")
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 def _confusable_table() -> dict[int, str]:
-    """Look-alikes of ASCII letters (and then digits) from other scripts, each to its letter."""
+    """Look-alikes of ASCII letters and digits from other scripts, each to the letter Unicode's
+    confusables data (through the ``confusables`` package) reads it as, and then lower-case Greek
+    letters by their shape, as evaders use them (Unicode reads an eta as an h, a prompt's "Johηson"
+    means an n)."""
     table: dict[int, str] = {}
-    for target in string.ascii_lowercase + string.digits:
-        for c in confusable_characters(target) or []:
-            if len(c) == 1 and not c.isascii() and ord(c) not in table:
-                table[ord(c)] = target
-                if len(low := c.lower()) == 1:
-                    table.setdefault(ord(low), target)
+    for c in CONFUSABLE_MAP:
+        if len(c) == 1 and not c.isascii():
+            forms = [
+                f for f in normalize(c, prioritize_alpha=True) if len(f) == 1 and f.isascii() and f.isalnum()
+            ]
+            if forms:
+                table[ord(c)] = forms[0].lower()
+    table.update({ord(k): v for k, v in GREEK_SHAPES.items()})
     return table
 
 
@@ -154,11 +168,11 @@ def _skeleton(word: str) -> tuple[str, bool]:
     return _NOT_ALNUM.sub("", ascii_word.lower().translate(_DIGITS)), not latin and not word.isascii()
 
 
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+    """Snowball's English stem, less an agent's -er ("slinger" and "slinging" both give "sling")."""
+    stem: str = _STEMMER.stemWord(word)
+    return stem[:-2] if stem.endswith("er") and len(stem) >= 6 else stem
 
 
 def _phrase_stems(phrase: str) -> frozenset[str]:
@@ -167,6 +181,24 @@ def _phrase_stems(phrase: str) -> frozenset[str]:
 
 def _allowed_edits(word: str) -> int:
     return 0 if len(word) < 4 else 1 if len(word) < 8 else 2
+
+
+def _doubled_or_swapped(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with one letter doubled or two neighbours swapped: the typos
+    that, unlike a changed or dropped letter, seldom make another word ("Baatman", "Adlee")."""
+    if len(typed) == len(word) + 1:
+        return any(
+            typed[k] == typed[k - 1] and typed[:k] + typed[k + 1 :] == word for k in range(1, len(typed))
+        )
+    if len(typed) == len(word):
+        diff = [k for k in range(len(word)) if typed[k] != word[k]]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and typed[diff[0]] == word[diff[1]]
+            and typed[diff[1]] == word[diff[0]]
+        )
+    return False
 
 
 def _deletions(word: str) -> set[str]:
@@ -268,6 +300,8 @@ class PromptScreener:
             first, last = word_at[start], word_at[stop] - 1
             while first < last and not words.skeleton[first]:
                 first += 1
+            if length < MIN_SPELLED_OUT and last > first:
+                continue  # "D.o.n.n.i.e.Y.e.n" spells out no "Ye"
             foreign_prompt = any(words.foreign[first : last + 1])
             for t, foreign_term in terms:
                 how = "transliteration" if foreign_prompt != foreign_term else "obfuscation"
@@ -280,6 +314,9 @@ class PromptScreener:
         for i, candidates in enumerate(near):
             for first_word, first_edits in candidates.items():
                 for t, term_words in self._by_first.get(first_word, ()):
+                    short = len(term_words) == 1 and len(term_words[0]) < MIN_MISSPELT_MONONYM
+                    if short and not _doubled_or_swapped(words.skeleton[i], term_words[0]):
+                        continue
                     last = i + len(term_words) - 1
                     if last >= len(near):
                         continue

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     audio_min_score: float = Field(
         0.5, ge=0.0, le=1.0, description="findings below this calibrated score are not reported"
     )
+    policy_file: Path | None = Field(
+        None, description="the deployment's decision rules (TOML: version, packs, review, kinds, labels)"
+    )
     signals_off: list[str] = Field(
         default_factory=list,
         description="signal types neither registered nor scanned (e.g. visual_orb, to keep the index small)",

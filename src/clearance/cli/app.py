@@ -18,6 +18,7 @@ from rich.table import Table
 from clearance.catalog.store import POLICIES, Catalog
 from clearance.config import Settings
 from clearance.errors import ClearanceError
+from clearance.policy.rules import rules_for
 from clearance.scan.pipeline import ScanReport, scan
 from clearance.scan.prompt import PromptReport, check_prompt
 
@@ -40,19 +41,26 @@ CatalogOpt = Annotated[
 class _State:
     catalog: Path | None = None
     config: Path | None = None
+    policy_file: Path | None = None
 
 
 @app.callback()
 def _root(
     catalog: CatalogOpt = None,
     config: Annotated[Path | None, typer.Option("--config", help="settings file (TOML)")] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy-file", help="decision rules (TOML: version, packs, review, kinds, labels)"),
+    ] = None,
 ) -> None:
     _State.catalog = catalog
     _State.config = config
+    _State.policy_file = policy_file
 
 
 def _open(catalog: Path | None) -> Catalog:
-    settings = Settings.load(_State.config)
+    settings = Settings.load(_State.config, policy_file=_State.policy_file)
+    rules_for(settings.policy_file)  # a policy file with an error stops here, whatever the command
     return Catalog.open(catalog or _State.catalog, settings=settings)
 
 
@@ -244,12 +252,15 @@ def explain(
         for f in report.get("findings", []):
             out.print(
                 f"- {f['kind']} {f['work_id']} {f['title']!r} ({f['owner']}): clip {f['query_start']:.1f}-"
-                f"{f['query_end']:.1f} s, score {f['score']:.2f} -> policy {f['policy']}",
+                f"{f['query_end']:.1f} s, score {f['score']:.2f} -> {f.get('decision') or f['policy']} "
+                f"({f.get('rule') or 'policy ' + f['policy']})",
                 markup=False,
                 highlight=False,
             )
     if not report.get("matches") and not report.get("findings"):
         out.print("no findings: nothing registered was met, so the decision is allow")
+    if report.get("labels"):
+        out.print(f"released output must carry: {', '.join(report['labels'])} AI labels")
     out.print(f"decision: {report['decision']} (the strictest of the findings' decisions)")
 
 

@@ -19,7 +19,8 @@ from clearance.index.postings import Generation
 from clearance.match.align import Segment
 from clearance.media.decode import DecodedMedia, display_name
 from clearance.media.sandbox import decode_input
-from clearance.policy.decide import POLICY_VERSION, decide
+from clearance.policy.decide import POLICY_VERSION, asset_decision, decide
+from clearance.policy.rules import rules_for
 
 REPORT_SCHEMA = "clearance.scan/1"
 MAX_ALTERNATIVES = 5
@@ -53,6 +54,8 @@ class Finding(BaseModel):
     score: float = Field(ge=0.0, le=1.0)
     policy: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    decision: str = ""  # for this finding, under the rules in force
+    rule: str = ""  # why: "policy block", or the deployment rule that fired
 
 
 class ScanReport(BaseModel):
@@ -65,6 +68,7 @@ class ScanReport(BaseModel):
     input: InputInfo
     decision: str
     policy_version: str = POLICY_VERSION
+    labels: list[str] = Field(default_factory=list)  # what released output must carry, by the rules
     findings: list[Finding]
     timings: dict[str, float]
 
@@ -103,9 +107,14 @@ def scan(
         search_s += t2 - t1
         segments.extend((signal, seg) for seg in verified if seg.score >= threshold)
     findings = _findings(catalog, segments)
+    rules = rules_for(catalog.settings.policy_file)
+    for f in findings:
+        f.decision, f.rule = rules.apply(f.kind, *asset_decision(f.policy), f.score)
     report = ScanReport(
         input=_input_info(media),
-        decision=decide(f.policy for f in findings),
+        decision=decide(f.decision for f in findings),
+        policy_version=rules.version,
+        labels=[k for k, v in rules.labels.items() if v],
         findings=findings,
         timings={
             "decode_s": round(decoded - started, 4),

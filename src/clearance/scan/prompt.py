@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from clearance.catalog.store import Catalog
 from clearance.policy.decide import POLICY_VERSION, asset_decision, decide
 from clearance.policy.prompts import PromptScreener, checked_prompt
+from clearance.policy.rules import rules_for
 
 PROMPT_SCHEMA = "clearance.prompt/1"
 
@@ -48,6 +49,7 @@ class PromptReport(BaseModel):
     licensee: str | None
     decision: str
     policy_version: str = POLICY_VERSION
+    labels: list[str] = Field(default_factory=list)  # what the generated output must carry, by the rules
     matches: list[PromptFinding]
     timings: dict[str, float]
 
@@ -69,6 +71,7 @@ def check_prompt(
     ``screener`` reuses one built from ``catalog.prompt_terms()`` across many prompts; without it
     one is built for this prompt. A recorded report gets a ``scan_id`` for ``clearance explain``."""
     t0 = time.perf_counter()
+    rules = rules_for(catalog.settings.policy_file)
     text = checked_prompt(prompt, catalog.settings.limits.max_prompt_chars)
     if screener is None:
         screener = PromptScreener(catalog.prompt_terms())
@@ -91,6 +94,7 @@ def check_prompt(
             decision, rule = asset_decision(p.policy, licensees=p.licensees, licensee=licensee, minor=p.minor)
         else:
             continue  # removed since the screener was built
+        decision, rule = rules.apply("prompt", decision, rule)
         matches.append(
             PromptFinding(
                 kind=m.asset_kind,
@@ -110,6 +114,8 @@ def check_prompt(
         input={"prompt": text, "sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)},
         licensee=licensee,
         decision=decide(m.decision for m in matches),
+        policy_version=rules.version,
+        labels=[k for k, v in rules.labels.items() if v],
         matches=matches,
         timings={"build_s": t1 - t0, "screen_s": time.perf_counter() - t1},
     )

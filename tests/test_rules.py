@@ -1,0 +1,100 @@
+"""Decision rules from a policy file: version, jurisdiction packs, kinds, review bands, labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clearance import Catalog, PolicyError, Settings, scan
+from clearance.media import synth
+from clearance.policy.decide import asset_decision
+from clearance.policy.rules import Rules, load_rules
+from tests.conftest import excerpt
+from tests.test_cli import run
+
+GOOD = """\
+version = "acme/2026-12-01"
+packs = ["cn-gb45438", "us-tn-elvis"]
+
+[review]
+below_score = 0.8
+
+[kinds]
+prompt = "review"
+"""
+
+
+def test_a_policy_file_with_packs_is_read(tmp_path: Path) -> None:
+    (tmp_path / "rules.toml").write_text(GOOD)
+    rules = load_rules(tmp_path / "rules.toml")
+    assert rules.version == "acme/2026-12-01" and rules.packs == ("cn-gb45438", "us-tn-elvis")
+    assert rules.kinds == {"voice": "block", "prompt": "review"}
+    assert rules.labels == {"visible": True, "machine_readable": True} and rules.review_below == 0.8
+
+
+def test_rules_replace_a_policy_but_not_a_licence_or_a_minor() -> None:
+    rules = Rules(version="v", kinds={"voice": "block", "prompt": "review"}, review_below=0.8)
+    assert rules.apply("voice", *asset_decision("allow")) == ("block", "voice findings are block (v)")
+    assert rules.apply("voice", *asset_decision("allow", licensees=["P"], licensee="P"))[0] == "allow"
+    assert rules.apply("prompt", *asset_decision("block", minor=True)) == ("block", "minor: never allowed")
+    assert rules.apply("audio", *asset_decision("block"), score=0.6) == ("review", "score 0.60 under 0.8 (v)")
+    assert rules.apply("audio", *asset_decision("block"), score=0.9) == ("block", "policy block")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('version = "v"\npacks = ["eu-ai-act"\n', r"rules.toml:2: "),
+        ('version = "v"\n\n[kinds]\nvoice = "maybe"\n', r"rules.toml:4: \[kinds\] voice must be one of"),
+        ('version = "v"\n[kinds]\nsmell = "block"\n', r"rules.toml:3: unknown finding kind 'smell'"),
+        ('version = "v"\npacks = ["mars"]\n', r"rules.toml:2: unknown pack 'mars'"),
+        ("packs = []\n", r"rules.toml:\?: version must be a non-empty string"),
+        ('version = "v"\n[review]\nbelow_score = 2\n', r"rules.toml:3: below_score must be a number"),
+        ('version = "v"\ncolour = "red"\n', r"rules.toml:2: unknown key 'colour'"),
+        (
+            'version = "v"\n[labels]\nvisible = "yes"\n',
+            r"rules.toml:3: \[labels\] visible must be true or false",
+        ),
+    ],
+)
+def test_a_policy_file_with_an_error_names_its_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "rules.toml").write_text(text)
+    with pytest.raises(PolicyError, match=message):
+        load_rules(tmp_path / "rules.toml")
+
+
+def test_scans_and_prompts_record_the_rules_version(
+    tmp_path: Path, registered: Path, songs: dict[str, np.ndarray]
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('version = "studio/7"\npacks = ["eu-ai-act"]\n[kinds]\naudio = "review"\n')
+    clip = synth.write_audio(tmp_path / "clip.wav", excerpt(songs["song0"], 3.0, 10.0))
+    with Catalog.open(registered, settings=Settings(policy_file=rules)) as cat:
+        report = scan(cat, clip, record=False)
+        assert report.policy_version == "studio/7" and report.labels == ["machine_readable"]
+        assert (
+            report.decision == "review" and report.findings[0].rule == "audio findings are review (studio/7)"
+        )
+    with Catalog.open(registered) as cat:
+        assert scan(cat, clip, record=False).decision == "block"
+
+
+def test_the_cli_takes_a_policy_file_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    cat = tmp_path / "cat"
+    run("identity", "add", "Brad Pitt", "--owner", "CAA", catalog=cat)
+    (tmp_path / "rules.toml").write_text('version = "studio/7"\n[kinds]\nprompt = "review"\n')
+    checked = run(
+        "--policy-file", str(tmp_path / "rules.toml"), "prompt", "check", "brad pitt", "--json", catalog=cat
+    )
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["decision"] == "review" and report["policy_version"] == "studio/7"
+    explained = run("explain", report["scan_id"], catalog=cat)
+    assert "policy version studio/7" in explained.stdout and "prompt findings are review" in explained.stdout
+    (tmp_path / "bad.toml").write_text('version = "x"\n[kinds]\nprompt = "never"\n')
+    bad = run("--policy-file", str(tmp_path / "bad.toml"), "prompt", "check", "brad pitt", catalog=cat)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith(f"error: {tmp_path / 'bad.toml'}:3: [kinds] prompt must be one of")

@@ -33,13 +33,12 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import ahocorasick
 import snowballstemmer
 from anyascii import anyascii
-from confusables import CONFUSABLE_MAP, normalize
 from rapidfuzz.distance import OSA
 
 from clearance.errors import InputError, LimitExceededError
@@ -72,11 +71,14 @@ _STOPWORDS = frozenset(
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+@cache
 def _confusable_table() -> dict[int, str]:
     """Look-alikes of ASCII letters and digits from other scripts, each to the letter Unicode's
     confusables data (through the ``confusables`` package) reads it as, and then lower-case Greek
     letters by their shape, as evaders use them (Unicode reads an eta as an h, a prompt's "Johηson"
     means an n)."""
+    from confusables import CONFUSABLE_MAP, normalize  # 0.1 s to load: only when a prompt is screened
+
     table: dict[int, str] = {}
     for c in CONFUSABLE_MAP:
         if len(c) == 1 and not c.isascii():
@@ -87,9 +89,6 @@ def _confusable_table() -> dict[int, str]:
                 table[ord(c)] = forms[0].lower()
     table.update({ord(k): v for k, v in GREEK_SHAPES.items()})
     return table
-
-
-_CONFUSABLE = _confusable_table()
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ class _Words:
 def _skeleton(word: str) -> tuple[str, bool]:
     """A word's skeleton (lower-case ASCII letters and digits) and whether it was transliterated."""
     latin = _LATIN.search(word) is not None
-    ascii_word = word.translate(_CONFUSABLE) if latin else anyascii(word)
+    ascii_word = word.translate(_confusable_table()) if latin else anyascii(word)
     return _NOT_ALNUM.sub("", ascii_word.lower().translate(_DIGITS)), not latin and not word.isascii()
 
 

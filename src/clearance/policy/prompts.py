@@ -116,6 +116,8 @@ class PromptMatch:
 def checked_prompt(prompt: str | bytes, max_chars: int = MAX_PROMPT_CHARS) -> str:
     """The prompt as text; ``InputError`` (one line) for an empty, huge, binary or malformed one."""
     if isinstance(prompt, bytes):
+        if len(prompt) > 4 * max_chars:  # UTF-8 takes 4 bytes a character at most
+            raise LimitExceededError(f"prompt is longer than {max_chars} characters ({len(prompt)} bytes)")
         try:
             prompt = prompt.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -28,7 +28,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from benchmarks import report
-from clearance.policy.prompts import PromptScreener, Term
+from clearance.policy.prompts import PromptScreener, Term, _skeleton, _stem
 
 # name | aliases (";"-separated; other scripts included)
 PEOPLE = """\
@@ -372,6 +372,12 @@ def run(seed: int) -> dict[str, object]:
     padded = PromptScreener(padded_terms)
     build_s = time.perf_counter() - t0
     texts = [c[1] for c in cases]
+    _skeleton.cache_clear()
+    _stem.cache_clear()
+    t0 = time.perf_counter()
+    for t in texts:
+        padded.screen(t)
+    cold_rate = len(texts) / (time.perf_counter() - t0)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < 3.0:
         for t in texts:
@@ -387,7 +393,7 @@ def run(seed: int) -> dict[str, object]:
         "assets": len(items), "people": sum(a.kind == "identity" for a in items),
         "aliases": sum(t.kind == "alias" for t in registered), "prompts": len(cases), "by_cat": by_cat,
         "peer_cat": peer_cat, "how": how, "wrong": wrong, "misses": misses, "rate": rate,
-        "peer_rate": peer_rate, "build_s": build_s, "padded": sum(t.kind == "alias" for t in padded_terms),
+        "peer_rate": peer_rate, "cold_rate": cold_rate, "build_s": build_s, "padded": sum(t.kind == "alias" for t in padded_terms),
     }  # fmt: skip
 
 
@@ -441,7 +447,9 @@ def render(res: dict[str, object], command: str) -> str:
         "",
         f"- Other assets reported on protected prompts: {res['wrong']}.",
         f"- Throughput on one core, {res['padded']} aliases (the registered ones and made-up two-word names): "
-        f"{res['rate']:,.0f} prompts/s (goal >= 10,000), building the screener {res['build_s']:.2f} s; the peer "
+        f"{res['rate']:,.0f} prompts/s (goal >= 10,000) over 3 s of the prompts again and again, "
+        f"{res['cold_rate']:,.0f} prompts/s in their first pass, from empty caches (the screener remembers "
+        f"each word's forms and near terms), building the screener {res['build_s']:.2f} s; the peer "
         f"{res['peer_rate']:,.0f} prompts/s on the same terms ({float(res['rate']) / float(res['peer_rate']):.0f} times "  # type: ignore[arg-type]
         "fewer).",
     ]

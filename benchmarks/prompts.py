@@ -10,8 +10,9 @@ benchmark applies the evasions itself (digits and signs for letters, spaced or j
 letters from other scripts, one typing error, a romanisation typed by hand from ``_CYRILLIC``). The
 innocent prompts reuse the words of the protected names in other senses, mix the first name of one
 person with the last name of another, and use one anchor phrase alone. The peer, from PyPI: rapidfuzz's
-``partial_ratio`` of the prompt against every registered name and alias, matched at >= 90 (a common
-fuzzy filter), on the same prompts. Throughput pads the terms to 10,000 aliases with made-up names.
+``partial_ratio`` of the prompt against every registered name and alias, both through its
+``default_process`` (lower case, no punctuation), matched at >= 90 (a common fuzzy filter), on the
+same prompts. Throughput pads the terms to 10,000 aliases with made-up names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz, process, utils
 
 from benchmarks import report
 from clearance.policy.prompts import PromptScreener, Term, _skeleton, _stem
@@ -352,7 +353,7 @@ def run(seed: int) -> dict[str, object]:
         found = screener.screen(text)
         ids = {m.asset_id for m in found}
         peer = {owner[i] for _, score, i in process.extract(
-            text, names, scorer=fuzz.partial_ratio, score_cutoff=90, limit=None)}  # fmt: skip
+            text, names, scorer=fuzz.partial_ratio, processor=utils.default_process, score_cutoff=90, limit=None)}  # fmt: skip
         if asset is None:
             by_cat[category].append(bool(ids))
             peer_cat[category].append(bool(peer))
@@ -387,7 +388,14 @@ def run(seed: int) -> dict[str, object]:
     padded_names = [t.text for t in padded_terms if t.kind != "anchor"]
     t0 = time.perf_counter()
     for t in texts[:200]:
-        process.extract(t, padded_names, scorer=fuzz.partial_ratio, score_cutoff=90, limit=None)
+        process.extract(
+            t,
+            padded_names,
+            scorer=fuzz.partial_ratio,
+            processor=utils.default_process,
+            score_cutoff=90,
+            limit=None,
+        )
     peer_rate = 200 / (time.perf_counter() - t0)
     return {
         "assets": len(items), "people": sum(a.kind == "identity" for a in items),

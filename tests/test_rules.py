@@ -98,3 +98,26 @@ def test_the_cli_takes_a_policy_file_and_refuses_a_broken_one(tmp_path: Path) ->
     bad = run("--policy-file", str(tmp_path / "bad.toml"), "prompt", "check", "brad pitt", catalog=cat)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith(f"error: {tmp_path / 'bad.toml'}:3: [kinds] prompt must be one of")
+
+
+def test_a_licensed_work_is_allowed_to_its_licensees_alone(
+    tmp_path: Path, song_files: dict[str, Path], songs: dict[str, np.ndarray]
+) -> None:
+    assert asset_decision("licensed") == ("block", "policy licensed (to its licensees alone)")
+    cat_dir = tmp_path / "cat"
+    registered = run(
+        "register", str(song_files["song2"]), "--owner", "Label B", "--policy", "licensed", catalog=cat_dir
+    )
+    work_id = registered.stdout.split("\t")[0]
+    allowed = run("work", "allow", work_id, "Studio P", "Studio Q", catalog=cat_dir)
+    assert allowed.returncode == 0 and allowed.stdout.split() == ["Studio", "P", "Studio", "Q"]
+    clip = synth.write_audio(tmp_path / "clip.wav", excerpt(songs["song2"], 2.0, 10.0))
+    with Catalog.open(cat_dir) as cat:
+        assert scan(cat, clip, record=False).decision == "block"
+        report = scan(cat, clip, record=False, licensee="Studio Q")
+        assert report.decision == "allow" and report.licensee == "Studio Q"
+        assert report.findings[0].rule == "licensed to Studio Q"
+    as_p = json.loads(run("scan", str(clip), "--as", "Studio P", "--json", catalog=cat_dir).stdout)
+    assert as_p["decision"] == "allow" and as_p["findings"][0]["decision"] == "allow"
+    unknown = run("work", "allow", "w0", "Studio P", catalog=cat_dir)
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: no work or identity with id 'w0'"

@@ -31,7 +31,7 @@ from clearance.media.decode import display_name
 from clearance.media.sandbox import decode_input
 from clearance.policy.prompts import Term
 
-POLICIES = ("block", "review", "allow")
+POLICIES = ("block", "review", "allow", "licensed")  # licensed: allowed to its licensees alone
 MAX_TERM_CHARS = 256  # a name, alias or licensee
 MAX_TERMS = 1000  # aliases (or licensees) of one identity
 MAX_ACTIVE_GENERATIONS = 8
@@ -687,6 +687,24 @@ class Catalog:
             ]
             if rows:
                 conn.execute(insert(s.terms), rows)
+
+    def add_licensees(self, asset_id: str, licensees: Sequence[str]) -> tuple[str, ...]:
+        """Allow ``licensees`` to use a work or an identity (consent given); returns all it has."""
+        new = _checked_terms(licensees, "licensee")
+        with self._begin() as conn:
+            if self._asset_kind(conn, asset_id) is None:
+                raise NotFoundError(f"no work or identity with id {asset_id!r}")
+            have = set(
+                conn.execute(
+                    select(s.licensees.c.licensee).where(s.licensees.c.asset_id == asset_id)
+                ).scalars()
+            )
+            if len(have) + len(new) > MAX_TERMS:
+                raise InputError(f"{asset_id} would have more than {MAX_TERMS} licensees")
+            rows = [{"asset_id": asset_id, "licensee": x} for x in new if x not in have]
+            if rows:
+                conn.execute(insert(s.licensees), rows)
+        return self.licensees_of([asset_id]).get(asset_id, ())
 
     def prompt_terms(self) -> list[Term]:
         """Every term of the active works and identities (what a prompt screener is built from)."""

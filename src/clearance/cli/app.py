@@ -69,7 +69,7 @@ def register(
     files: Annotated[list[Path], typer.Argument(help="media files to register")],
     owner: Annotated[str, typer.Option("--owner", help="rights holder")],
     title: Annotated[str | None, typer.Option("--title", help="title (one file only)")] = None,
-    policy: Annotated[str, typer.Option("--policy", help="block | review | allow")] = "block",
+    policy: Annotated[str, typer.Option("--policy", help="block | review | allow | licensed")] = "block",
     keyframes: Annotated[
         bool,
         typer.Option(
@@ -137,7 +137,7 @@ def identity_add(
     ] = None,
     deceased: Annotated[bool, typer.Option("--deceased", help="the estate acts for the person")] = False,
     minor: Annotated[bool, typer.Option("--minor", help="never allowed, whoever asks")] = False,
-    policy: Annotated[str, typer.Option("--policy", help="block | review | allow")] = "block",
+    policy: Annotated[str, typer.Option("--policy", help="block | review | allow | licensed")] = "block",
     catalog: CatalogOpt = None,
 ) -> None:
     """Register a person (no media needed); prints the new identity id."""
@@ -198,6 +198,17 @@ def work_terms(
     cat.add_terms(work_id, names=name or [], aliases=alias or [], anchors=anchor or [])
     for term in cat.terms_of(work_id):
         print(f"{term.kind}\t{term.text}")
+
+
+@work_app.command("allow")
+def work_allow(
+    work_id: Annotated[str, typer.Argument(help="the work's (or identity's) id")],
+    licensees: Annotated[list[str], typer.Argument(help="licensees who may use it")],
+    catalog: CatalogOpt = None,
+) -> None:
+    """Record licences: these licensees may use the work (its policy says what others get)."""
+    for licensee in _open(catalog).add_licensees(work_id, licensees):
+        print(licensee)
 
 
 prompt_app = typer.Typer(help="Screen text prompts before generating.", no_args_is_help=True)
@@ -278,10 +289,13 @@ def compact(catalog: CatalogOpt = None) -> None:
 def scan_cmd(
     file: Annotated[Path, typer.Argument(help="clip to screen")],
     as_json: Annotated[bool, typer.Option("--json", help="print the clearance.scan/1 report")] = False,
+    licensee: Annotated[
+        str | None, typer.Option("--as", help="the licensee asking (allowed where it holds a licence)")
+    ] = None,
     catalog: CatalogOpt = None,
 ) -> None:
     """Screen a clip: which registered works it contains, where, and the decision."""
-    report = scan(_open(catalog), file)
+    report = scan(_open(catalog), file, licensee=licensee)
     if as_json:
         print(json.dumps(report.to_json_dict(), indent=2))
     else:

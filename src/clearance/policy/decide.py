@@ -33,7 +33,7 @@ def asset_decision(
     """The decision for one matched work or identity, and the rule that gave it.
 
     A minor's likeness is never allowed; a licensee of the asset is allowed; anyone else gets the
-    asset's policy.
+    asset's policy, where ``licensed`` means blocked.
 
     >>> asset_decision("block", licensees=["Studio P"], licensee="Studio P")
     ('allow', 'licensed to Studio P')
@@ -44,4 +44,6 @@ def asset_decision(
         return "block", "minor: never allowed"
     if licensee is not None and licensee in licensees:
         return "allow", f"licensed to {licensee}"
+    if policy == "licensed":
+        return "block", "policy licensed (to its licensees alone)"
     return decide([policy]), f"policy {policy}"

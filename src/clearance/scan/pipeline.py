@@ -67,6 +67,7 @@ class ScanReport(BaseModel):
     scan_id: str | None = None
     input: InputInfo
     decision: str
+    licensee: str | None = None  # who asked (``--as``): its licences allow what they cover
     policy_version: str = POLICY_VERSION
     labels: list[str] = Field(default_factory=list)  # what released output must carry, by the rules
     findings: list[Finding]
@@ -78,7 +79,12 @@ class ScanReport(BaseModel):
 
 
 def scan(
-    catalog: Catalog, path: Path | str, *, record: bool = True, min_score: float | None = None
+    catalog: Catalog,
+    path: Path | str,
+    *,
+    record: bool = True,
+    min_score: float | None = None,
+    licensee: str | None = None,
 ) -> ScanReport:
     """Screen ``path`` against ``catalog``: findings per work and segment, and the decision.
 
@@ -108,11 +114,14 @@ def scan(
         segments.extend((signal, seg) for seg in verified if seg.score >= threshold)
     findings = _findings(catalog, segments)
     rules = rules_for(catalog.settings.policy_file)
+    licensees = catalog.licensees_of(f.work_id for f in findings)
     for f in findings:
-        f.decision, f.rule = rules.apply(f.kind, *asset_decision(f.policy), f.score)
+        by_asset = asset_decision(f.policy, licensees=licensees.get(f.work_id, ()), licensee=licensee)
+        f.decision, f.rule = rules.apply(f.kind, *by_asset, f.score)
     report = ScanReport(
         input=_input_info(media),
         decision=decide(f.decision for f in findings),
+        licensee=licensee,
         policy_version=rules.version,
         labels=[k for k, v in rules.labels.items() if v],
         findings=findings,

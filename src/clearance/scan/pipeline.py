@@ -58,10 +58,18 @@ class Finding(BaseModel):
     rule: str = ""  # why: "policy block", or the deployment rule that fired
 
 
-class ScanReport(BaseModel):
-    """The scan report (schema ``clearance.scan/1``)."""
+class Report(BaseModel):
+    """What the scan and prompt reports share: ``schema`` as their first key, and plain JSON."""
 
     model_config = {"populate_by_name": True}
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The report as plain JSON data, with ``schema`` as its first key."""
+        return self.model_dump(by_alias=True)
+
+
+class ScanReport(Report):
+    """The scan report (schema ``clearance.scan/1``)."""
 
     schema_: str = Field(REPORT_SCHEMA, alias="schema")
     scan_id: str | None = None
@@ -72,10 +80,6 @@ class ScanReport(BaseModel):
     labels: list[str] = Field(default_factory=list)  # what released output must carry, by the rules
     findings: list[Finding]
     timings: dict[str, float]
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The report as plain JSON data, with ``schema`` as its first key."""
-        return self.model_dump(by_alias=True)
 
 
 def scan(

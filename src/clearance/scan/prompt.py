@@ -18,6 +18,7 @@ from clearance.catalog.store import Catalog
 from clearance.policy.decide import POLICY_VERSION, asset_decision, decide
 from clearance.policy.prompts import PromptScreener, checked_prompt
 from clearance.policy.rules import rules_for
+from clearance.scan.pipeline import Report
 
 PROMPT_SCHEMA = "clearance.prompt/1"
 
@@ -38,10 +39,8 @@ class PromptFinding(BaseModel):
     rule: str  # why: "policy block", "licensed to X", "minor: never allowed"
 
 
-class PromptReport(BaseModel):
+class PromptReport(Report):
     """The prompt report (schema ``clearance.prompt/1``)."""
-
-    model_config = {"populate_by_name": True}
 
     schema_: str = Field(PROMPT_SCHEMA, alias="schema")
     scan_id: str | None = None
@@ -52,10 +51,6 @@ class PromptReport(BaseModel):
     labels: list[str] = Field(default_factory=list)  # what the generated output must carry, by the rules
     matches: list[PromptFinding]
     timings: dict[str, float]
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The report as plain JSON data, with ``schema`` as its first key."""
-        return self.model_dump(by_alias=True)
 
 
 def check_prompt(

@@ -29,7 +29,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process, utils
 
 from benchmarks import report
-from clearance.policy.prompts import PromptScreener, Term, _skeleton, _stem
+from clearance.policy.prompts import PromptScreener, Term, _loose, _skeleton, _stem
 
 # name | aliases (";"-separated; other scripts included)
 PEOPLE = """\
@@ -375,6 +375,7 @@ def run(seed: int) -> dict[str, object]:
     texts = [c[1] for c in cases]
     _skeleton.cache_clear()
     _stem.cache_clear()
+    _loose.cache_clear()
     t0 = time.perf_counter()
     for t in texts:
         padded.screen(t)

@@ -16,6 +16,8 @@ TERMS = [
     Term("p1", "identity", "name", "Tom Cruise"),
     Term("p1", "identity", "alias", "Том Круз"),
     Term("p2", "identity", "name", "Brad Pitt"),
+    Term("p3", "identity", "alias", "Киллиан Мёрфи"),
+    Term("p4", "identity", "name", "Kyra Tsar"),
     Term("w1", "work", "name", "Spider-Man"),
     Term("w1", "work", "anchor", "web-slinging, red and blue suit, masked hero"),
 ]
@@ -37,6 +39,7 @@ def screener() -> PromptScreener:
         ("tomcruise selfie", "p1", "obfuscation"),
         ("T\u043em Cruise", "p1", "obfuscation"),  # a Cyrillic o
         ("Tom Kruz on stage", "p1", "transliteration"),
+        ("Killian Myorfi on stage", "p3", "transliteration"),  # yo where anyascii writes e
         ("brad pit eating a sandwich", "p2", "misspelling"),
         ("bard pitt", "p2", "misspelling"),
         ("Br@d Pitt", "p2", "obfuscation"),
@@ -59,6 +62,7 @@ def test_each_way_of_naming_is_found(screener: PromptScreener, prompt: str, asse
         "a spider on a man's hat",
         "a masked hero at night",  # one anchor phrase of three is not enough
         "brad and his pitbull",
+        "kira car in the garage",  # loose spelling bridges scripts only, not Latin to Latin
     ],
 )
 def test_innocent_prompts_sharing_words_name_nobody(screener: PromptScreener, prompt: str) -> None:

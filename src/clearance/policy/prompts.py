@@ -11,7 +11,8 @@ three forms, from the strictest:
    signs read as the letters they stand for ("T0m Cru1se", "Cru$e"), and the words joined without
    spaces. A term met there starting and ending on word boundaries is an ``obfuscation`` match
    ("t o m  c r u i s e", "tom-cruise", "T0m Cru1se"), or a ``transliteration`` match when a word
-   on one side was written in another script ("Tom Kruz" for a registered Cyrillic alias).
+   on one side was written in another script ("Tom Kruz" for a registered Cyrillic alias); across
+   scripts, the letters romanisations differ on are made one first (``LOOSE_SPELLINGS``).
 3. **Misspelling**: the skeleton words of the prompt within 1 edit of a term's words (2 for words of
    8 letters or more, none for words under 4; see ``MIN_MISSPELT_MONONYM`` for one-word terms), 2
    edits in all at most (``rapidfuzz``'s optimal string
@@ -52,6 +53,10 @@ MIN_MISSPELT_MONONYM = 7
 with a letter doubled or two swapped. "Elsa" is one changed letter from "Elba", "Spidey" from
 "spider", "Mario" from "Margo" (false positives measured in ``benchmarks/prompts.py``)."""
 NEAR_CACHE_WORDS = 200_000  # prompt words whose near term words are remembered
+LOOSE_SPELLINGS: tuple[tuple[str, str], ...] = (("shch", "sh"), ("kh", "h"), ("yo", "e"), ("jo", "e"))
+LOOSE_SPELLINGS += (("yu", "u"), ("ju", "u"), ("ya", "a"), ("ja", "a"), ("ts", "c"), ("y", "i"))
+"""Letters that romanisations of one name differ on (e for yo, h for kh): a term in another script
+matches a Latin prompt (or the reverse) with them made one, as a ``transliteration``."""
 MATCH_ORDER = ("exact", "alias", "transliteration", "obfuscation", "misspelling", "anchor")
 """How a term matched, strongest first: one asset met several ways is reported once, its strongest."""
 
@@ -184,6 +189,14 @@ def _allowed_edits(word: str) -> int:
     return 0 if len(word) < 4 else 1 if len(word) < 8 else 2
 
 
+@lru_cache(maxsize=1 << 16)
+def _loose(word: str) -> str:
+    """A skeleton word with the spellings that romanisations differ on made one ("Myorfi", "Merfi")."""
+    for spelling, loose in LOOSE_SPELLINGS:
+        word = word.replace(spelling, loose)
+    return word
+
+
 def _doubled_or_swapped(typed: str, word: str) -> bool:
     """Whether ``typed`` is ``word`` with one letter doubled or two neighbours swapped: the typos
     that, unlike a changed or dropped letter, seldom make another word ("Baatman", "Adlee")."""
@@ -213,6 +226,7 @@ class PromptScreener:
         self.terms = list(terms)
         self._plain: Any = ahocorasick.Automaton()
         self._skeleton: Any = ahocorasick.Automaton()
+        self._loose: Any = ahocorasick.Automaton()
         self._by_first: dict[str, list[tuple[Term, list[str]]]] = defaultdict(list)
         self._near: dict[str, set[str]] = defaultdict(set)  # a deletion -> the term words giving it
         self._anchors: list[tuple[Term, list[tuple[str, frozenset[str]]]]] = []
@@ -220,6 +234,7 @@ class PromptScreener:
         self._near_cache: dict[str, dict[str, int]] = {}  # prompt words recur: most are looked up once
         plain_keys: dict[str, list[Term]] = defaultdict(list)
         skeleton_keys: dict[str, list[tuple[Term, bool]]] = defaultdict(list)
+        loose_keys: dict[str, list[tuple[Term, bool]]] = defaultdict(list)
         for term in self.terms:
             if term.kind == "anchor":
                 self._add_anchor(term)
@@ -230,6 +245,7 @@ class PromptScreener:
                 continue
             plain_keys[" " + " ".join(words.plain) + " "].append(term)
             skeleton_keys["".join(skeleton)].append((term, any(words.foreign)))
+            loose_keys["".join(_loose(w) for w in skeleton)].append((term, any(words.foreign)))
             self._by_first[skeleton[0]].append((term, skeleton))
             for w in skeleton:
                 if _allowed_edits(w):
@@ -239,7 +255,9 @@ class PromptScreener:
             self._plain.add_word(key, (len(key), found))
         for key, found_s in skeleton_keys.items():
             self._skeleton.add_word(key, (len(key), found_s))
-        for automaton in (self._plain, self._skeleton):
+        for key, found_s in loose_keys.items():
+            self._loose.add_word(key, (len(key), found_s))
+        for automaton in (self._plain, self._skeleton, self._loose):
             if len(automaton):
                 automaton.make_automaton()
 
@@ -260,6 +278,7 @@ class PromptScreener:
         found: list[PromptMatch] = []
         self._plain_matches(words, found)
         self._skeleton_matches(words, found)
+        self._skeleton_matches(words, found, loose=True)
         self._misspellings(words, found)
         self._anchor_matches(words, found)
         best: dict[str, PromptMatch] = {}
@@ -287,14 +306,16 @@ class PromptScreener:
                     PromptMatch(t.asset_id, t.asset_kind, t.text, t.kind, how, words.snippet(first, last))
                 )
 
-    def _skeleton_matches(self, words: _Words, found: list[PromptMatch]) -> None:
-        if not len(self._skeleton):
+    def _skeleton_matches(self, words: _Words, found: list[PromptMatch], loose: bool = False) -> None:
+        automaton = self._loose if loose else self._skeleton
+        if not len(automaton):
             return
+        forms = [_loose(w) for w in words.skeleton] if loose else words.skeleton
         bounds = [0]
-        for w in words.skeleton:
+        for w in forms:
             bounds.append(bounds[-1] + len(w))
         word_at = {b: i for i, b in enumerate(bounds)}  # an empty word shares its bound: the later wins
-        for end, (length, terms) in self._skeleton.iter("".join(words.skeleton)):
+        for end, (length, terms) in automaton.iter("".join(forms)):
             start, stop = end - length + 1, end + 1
             if start not in word_at or stop not in word_at:
                 continue  # begins or ends inside a word
@@ -306,6 +327,8 @@ class PromptScreener:
             foreign_prompt = any(words.foreign[first : last + 1])
             for t, foreign_term in terms:
                 how = "transliteration" if foreign_prompt != foreign_term else "obfuscation"
+                if loose and how != "transliteration":
+                    continue  # loose spelling only bridges two scripts' romanisations
                 found.append(
                     PromptMatch(t.asset_id, t.asset_kind, t.text, t.kind, how, words.snippet(first, last))
                 )

@@ -628,12 +628,10 @@ class Catalog:
 
     def identity(self, identity_id: str) -> Identity:
         """One identity by id."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(_identity_select().where(s.identities.c.id == identity_id)).all()
-            found = self._identities(conn, rows)
-        if not found:
+        found = self.identity_meta([identity_id]).get(identity_id)
+        if found is None:
             raise NotFoundError(f"no identity with id {identity_id!r}")
-        return found[0]
+        return found
 
     def identity_meta(self, identity_ids: Iterable[str]) -> dict[str, Identity]:
         """Identities by id, for the ids given (unknown ids are left out)."""
@@ -736,15 +734,20 @@ class Catalog:
     def licensees_of(self, asset_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """The licensees of each of the given works and identities (those without are left out)."""
         ids = list(set(asset_ids))
+        if not ids:
+            return {}
+        with self._engine.connect() as conn:
+            return self._licensees(conn, ids)
+
+    @staticmethod
+    def _licensees(conn: Connection, ids: list[str]) -> dict[str, tuple[str, ...]]:
         out: dict[str, list[str]] = {}
-        if ids:
-            with self._engine.connect() as conn:
-                for r in conn.execute(
-                    select(s.licensees.c.asset_id, s.licensees.c.licensee)
-                    .where(s.licensees.c.asset_id.in_(ids))
-                    .order_by(s.licensees.c.licensee)
-                ):
-                    out.setdefault(r.asset_id, []).append(r.licensee)
+        for r in conn.execute(
+            select(s.licensees.c.asset_id, s.licensees.c.licensee)
+            .where(s.licensees.c.asset_id.in_(ids))
+            .order_by(s.licensees.c.licensee)
+        ):
+            out.setdefault(r.asset_id, []).append(r.licensee)
         return {k: tuple(v) for k, v in out.items()}
 
     @staticmethod
@@ -755,11 +758,11 @@ class Catalog:
             return "identity"
         return None
 
-    @staticmethod
-    def _identities(conn: Connection, rows: Sequence[Any]) -> list[Identity]:
+    @classmethod
+    def _identities(cls, conn: Connection, rows: Sequence[Any]) -> list[Identity]:
         ids = [r.id for r in rows]
         aliases: dict[str, list[str]] = {i: [] for i in ids}
-        allowed: dict[str, list[str]] = {i: [] for i in ids}
+        allowed: dict[str, tuple[str, ...]] = {}
         if ids:
             for t in conn.execute(
                 select(s.terms.c.asset_id, s.terms.c.text)
@@ -767,19 +770,14 @@ class Catalog:
                 .order_by(s.terms.c.position)
             ):
                 aliases[t.asset_id].append(t.text)
-            for x in conn.execute(
-                select(s.licensees.c.asset_id, s.licensees.c.licensee)
-                .where(s.licensees.c.asset_id.in_(ids))
-                .order_by(s.licensees.c.licensee)
-            ):
-                allowed[x.asset_id].append(x.licensee)
+            allowed = cls._licensees(conn, ids)
         return [
             Identity(
                 id=r.id,
                 owner=r.owner,
                 name=r.name,
                 aliases=tuple(aliases[r.id]),
-                licensees=tuple(allowed[r.id]),
+                licensees=allowed.get(r.id, ()),
                 policy=r.policy,
                 deceased=bool(r.deceased),
                 minor=bool(r.minor),

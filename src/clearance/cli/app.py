@@ -37,6 +37,10 @@ CatalogOpt = Annotated[
     typer.Option("--catalog", help="catalogue directory (default: $CLEARANCE_CATALOG or the user data dir)"),
 ]
 
+LicenseeOpt = Annotated[
+    str | None, typer.Option("--as", help="the licensee asking (allowed where it holds a licence)")
+]
+
 
 class _State:
     catalog: Path | None = None
@@ -218,9 +222,7 @@ app.add_typer(prompt_app, name="prompt")
 @prompt_app.command("check")
 def prompt_check(
     prompt: Annotated[str, typer.Argument(help="the prompt, or - to read it from standard input")],
-    licensee: Annotated[
-        str | None, typer.Option("--as", help="the licensee asking (allowed where it holds a licence)")
-    ] = None,
+    licensee: LicenseeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the clearance.prompt/1 report")] = False,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -289,9 +291,7 @@ def compact(catalog: CatalogOpt = None) -> None:
 def scan_cmd(
     file: Annotated[Path, typer.Argument(help="clip to screen")],
     as_json: Annotated[bool, typer.Option("--json", help="print the clearance.scan/1 report")] = False,
-    licensee: Annotated[
-        str | None, typer.Option("--as", help="the licensee asking (allowed where it holds a licence)")
-    ] = None,
+    licensee: LicenseeOpt = None,
     catalog: CatalogOpt = None,
 ) -> None:
     """Screen a clip: which registered works it contains, where, and the decision."""
@@ -360,8 +360,12 @@ def render_report(report: ScanReport) -> None:
         out.print(table)
     else:
         out.print("no registered work found")
-    colour = {"block": "red", "review": "yellow", "allow": "green"}.get(report.decision, "white")
-    out.print(f"decision: [bold {colour}]{report.decision}[/]")
+    out.print(_decision_line(report.decision))
+
+
+def _decision_line(decision: str) -> str:
+    colour = {"block": "red", "review": "yellow", "allow": "green"}.get(decision, "white")
+    return f"decision: [bold {colour}]{decision}[/]"
 
 
 def render_prompt_report(report: PromptReport) -> None:
@@ -375,8 +379,7 @@ def render_prompt_report(report: PromptReport) -> None:
         out.print(table)
     else:
         out.print("no registered work or person named")
-    colour = {"block": "red", "review": "yellow", "allow": "green"}.get(report.decision, "white")
-    out.print(f"decision: [bold {colour}]{report.decision}[/]  (scan {report.scan_id})")
+    out.print(f"{_decision_line(report.decision)}  (scan {report.scan_id})")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -215,6 +215,16 @@ def _doubled_or_swapped(typed: str, word: str) -> bool:
     return False
 
 
+def _word_at(words: list[str], gap: int) -> dict[int, int]:
+    """The offset of each boundary in ``words`` joined with ``gap`` characters before each word and
+    after the last, to the index of the word it opens (``len(words)`` for the end). An empty word
+    shares its boundary with the next: the later index wins."""
+    bounds = [0]
+    for w in words:
+        bounds.append(bounds[-1] + len(w) + gap)
+    return {b: i for i, b in enumerate(bounds)}
+
+
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))} | {word}
 
@@ -292,12 +302,7 @@ class PromptScreener:
         if not len(self._plain) or not words.plain:
             return
         text = " " + " ".join(words.plain) + " "
-        starts = {0}
-        pos = 0
-        for w in words.plain:
-            pos += len(w) + 1
-            starts.add(pos)
-        word_at = {s: i for i, s in enumerate(sorted(starts))}
+        word_at = _word_at(words.plain, gap=1)  # at the space before each word, and after the last
         for end, (length, terms) in self._plain.iter(text):
             first, last = word_at[end - length + 1], word_at[end] - 1
             for t in terms:
@@ -311,10 +316,7 @@ class PromptScreener:
         if not len(automaton):
             return
         forms = [_loose(w) for w in words.skeleton] if loose else words.skeleton
-        bounds = [0]
-        for w in forms:
-            bounds.append(bounds[-1] + len(w))
-        word_at = {b: i for i, b in enumerate(bounds)}  # an empty word shares its bound: the later wins
+        word_at = _word_at(forms, gap=0)
         for end, (length, terms) in automaton.iter("".join(forms)):
             start, stop = end - length + 1, end + 1
             if start not in word_at or stop not in word_at:

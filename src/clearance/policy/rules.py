@@ -52,6 +52,11 @@ class Rules:
     kinds: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, bool] = field(default_factory=dict)
 
+    @property
+    def required_labels(self) -> list[str]:
+        """The labels released output must carry under these rules."""
+        return [name for name, required in self.labels.items() if required]
+
     def apply(self, kind: str, decision: str, rule: str, score: float = 1.0) -> tuple[str, str]:
         """A finding's decision (and the rule that gave it) once these rules have had their say.
 

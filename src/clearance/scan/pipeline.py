@@ -127,7 +127,7 @@ def scan(
         decision=decide(f.decision for f in findings),
         licensee=licensee,
         policy_version=rules.version,
-        labels=[k for k, v in rules.labels.items() if v],
+        labels=rules.required_labels,
         findings=findings,
         timings={
             "decode_s": round(decoded - started, 4),

@@ -110,7 +110,7 @@ def check_prompt(
         licensee=licensee,
         decision=decide(m.decision for m in matches),
         policy_version=rules.version,
-        labels=[k for k, v in rules.labels.items() if v],
+        labels=rules.required_labels,
         matches=matches,
         timings={"build_s": t1 - t0, "screen_s": time.perf_counter() - t1},
     )

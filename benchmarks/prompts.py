@@ -9,7 +9,8 @@ from templates with a seeded generator: each protected prompt names one asset in
 benchmark applies the evasions itself (digits and signs for letters, spaced or joined letters, look-alike
 letters from other scripts, one typing error, a romanisation typed by hand from ``_CYRILLIC``). The
 innocent prompts reuse the words of the protected names in other senses, mix the first name of one
-person with the last name of another, and use one anchor phrase alone. The peer, from PyPI: rapidfuzz's
+person with the last name of another, use one anchor phrase alone, and use English words one letter
+from a short one-word name ("Elba", "margo": pyspellchecker's dictionary, the screener's own). The peer, from PyPI: rapidfuzz's
 ``partial_ratio`` of the prompt against every registered name and alias, both through its
 ``default_process`` (lower case, no punctuation), matched at >= 90 (a common fuzzy filter), on the
 same prompts. Throughput pads the terms to 10,000 aliases with made-up names.
@@ -27,9 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rapidfuzz import fuzz, process, utils
+from rapidfuzz.distance import OSA
+from spellchecker import SpellChecker
 
 from benchmarks import report
-from clearance.policy.prompts import PromptScreener, Term, _loose, _skeleton, _stem
+from clearance.policy.prompts import (
+    MIN_MISSPELT_MONONYM,
+    PromptScreener,
+    Term,
+    _loose,
+    _skeleton,
+    _stem,
+)
 
 # name | aliases (";"-separated; other scripts included)
 PEOPLE = """\
@@ -317,12 +327,25 @@ def prompts(items: list[Asset], seed: int) -> list[tuple[str, str, str | None]]:
         for w in sorted({w.lower() for w in a.name.replace("-", " ").split()} - single_terms):
             for t in rng.sample(INNOCENT_TEMPLATES, 3):
                 out.append(("innocent", t.format(w), None))
+    for w in _near_words(single_terms, rng):
+        out.append(("innocent", rng.choice(INNOCENT_TEMPLATES).format(w), None))
     people = [a for a in items if a.kind == "identity" and len(a.name.split()) == 2]
     for _ in range(150):
         x, y = rng.sample(people, 2)
         mixed = f"{x.name.split()[0]} {y.name.split()[1]}"
         out.append(("innocent", rng.choice(TEMPLATES).format(mixed), None))
     out += [("innocent", p, None) for p in INNOCENT_FIXED]
+    return out
+
+
+def _near_words(names: set[str], rng: random.Random, per_name: int = 2) -> list[str]:
+    """English words one edit from each short one-word name ("elba" for "elsa"), ``per_name`` each."""
+    short = sorted(n for n in names if n.isascii() and 4 <= len(n) < MIN_MISSPELT_MONONYM)
+    english = [w for w in SpellChecker(language="en") if w.isalpha() and w.isascii() and 3 <= len(w) <= 7]
+    out = []
+    for name in short:
+        near = sorted(w for w in english if w not in names and OSA.distance(w, name) == 1)
+        out += rng.sample(near, min(per_name, len(near)))
     return out
 
 

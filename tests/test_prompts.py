@@ -18,7 +18,10 @@ TERMS = [
     Term("p2", "identity", "name", "Brad Pitt"),
     Term("p3", "identity", "alias", "Киллиан Мёрфи"),
     Term("p4", "identity", "name", "Kyra Tsar"),
+    Term("p5", "identity", "name", "Jet Li"),
     Term("w1", "work", "name", "Spider-Man"),
+    Term("w2", "work", "name", "Mario"),
+    Term("w3", "work", "name", "Elsa"),
     Term("w1", "work", "anchor", "web-slinging, red and blue suit, masked hero"),
 ]
 
@@ -43,6 +46,9 @@ def screener() -> PromptScreener:
         ("brad pit eating a sandwich", "p2", "misspelling"),
         ("bard pitt", "p2", "misspelling"),
         ("Br@d Pitt", "p2", "obfuscation"),
+        ("Mawio as an astronaut", "w2", "misspelling"),  # a short name typed as no dictionary's word
+        ("Mariio jumping", "w2", "misspelling"),  # a letter doubled
+        ("Jt Li kicking", "p5", "misspelling"),  # a 3-letter word of a longer name, typed as no word
         ("spiderman over new york", "w1", "obfuscation"),
         ("a masked hero web slinging over the city in a red and blue suit", "w1", "anchor"),
     ],
@@ -63,6 +69,12 @@ def test_each_way_of_naming_is_found(screener: PromptScreener, prompt: str, asse
         "a masked hero at night",  # one anchor phrase of three is not enough
         "brad and his pitbull",
         "kira car in the garage",  # loose spelling bridges scripts only, not Latin to Latin
+        "a ferry to Elba at sunset",  # one letter from Elsa, but a word
+        "the island of 31b4 in the fog",  # ... however its digits and signs are read
+        "Margo painting a fence",  # one letter from Mario, a name the dictionary knows
+        "una foto de esa mujer en la playa",  # a Spanish word one letter from Elsa
+        "a jot li",  # a word one letter from Jet
+        "Jt Lo on a bike",  # a short word's edit is the name's only one
     ],
 )
 def test_innocent_prompts_sharing_words_name_nobody(screener: PromptScreener, prompt: str) -> None:

@@ -14,9 +14,11 @@ three forms, from the strictest:
    on one side was written in another script ("Tom Kruz" for a registered Cyrillic alias); across
    scripts, the letters romanisations differ on are made one first (``LOOSE_SPELLINGS``).
 3. **Misspelling**: the skeleton words of the prompt within 1 edit of a term's words (2 for words of
-   8 letters or more, none for words under 4; see ``MIN_MISSPELT_MONONYM`` for one-word terms), 2
-   edits in all at most (``rapidfuzz``'s optimal string
-   alignment distance, candidates found by single deletions, as SymSpell does).
+   8 letters or more, none for words under 3), 2 edits in all at most (``rapidfuzz``'s optimal string
+   alignment distance, candidates found by single deletions, as SymSpell does). Where one edit could
+   as well make another word (a short name: ``MIN_MISSPELT_MONONYM``; a 3-letter word of a longer
+   name, "Jt Li", as the name's only edit), the typed word must be one no dictionary knows, however
+   its digits are read (``KNOWN_WORD_LANGUAGES``).
 
 Anchors are separate: a work's or identity's descriptive phrases ("web-slinging, red and blue suit,
 masked hero"). A phrase is present when each of its content words is, by stem (Snowball); an anchor is
@@ -35,12 +37,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import product
+from math import prod
 from typing import Any
 
 import ahocorasick
 import snowballstemmer
 from anyascii import anyascii
 from rapidfuzz.distance import OSA
+from spellchecker import SpellChecker
 
 from clearance.errors import InputError, LimitExceededError
 
@@ -49,9 +54,13 @@ MAX_EDITS = 2  # a misspelt term, in all
 ANCHOR_MIN_PHRASES = 2
 MIN_SPELLED_OUT = 4  # letters of a term below which it counts only as one word, not spelled out
 MIN_MISSPELT_MONONYM = 7
-"""Letters a one-word term needs before any misspelling of it counts; a shorter one counts only
-with a letter doubled or two swapped. "Elsa" is one changed letter from "Elba", "Spidey" from
-"spider", "Mario" from "Margo" (false positives measured in ``benchmarks/prompts.py``)."""
+"""Letters a one-word term needs before any misspelling of it counts; a shorter one counts only with
+a letter doubled or two swapped, or typed as a word no dictionary knows (one of 3 letters, never).
+"Elsa" is one changed letter from "Elba", "Spidey" from "spider", "Mario" from "Margo", but "Mawio"
+is nobody's word."""
+KNOWN_WORD_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "nl")
+"""The languages (``pyspellchecker``'s dictionaries) whose words are never taken for a misspelt short
+name: a prompt in one of them uses its words as words ("esa" in Spanish is not "Elsa")."""
 NEAR_CACHE_WORDS = 200_000  # prompt words whose near term words are remembered
 LOOSE_SPELLINGS: tuple[tuple[str, str], ...] = (("shch", "sh"), ("kh", "h"), ("yo", "e"), ("jo", "e"))
 LOOSE_SPELLINGS += (("yu", "u"), ("ju", "u"), ("ya", "a"), ("ja", "a"), ("ts", "c"), ("y", "i"))
@@ -67,6 +76,8 @@ _INNER_SIGN = re.compile(r"(?<=[^\W_])[@$!|](?=[^\W_])|(?<![^\W_])[@$](?=[^\W_]{
 _SIGNS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "i"})
 _DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "l": "i"})
 """Digits read as letters; and an l as an i, so that a 1 stands for either ("Je7 1i", "Cru1se")."""
+_LETTERS_OF = {"0": "o", "1": "il", "3": "e", "4": "a", "5": "s", "7": "t", "|": "il", "!": "il", "@": "a"}
+_LETTERS_OF["$"] = "s"
 GREEK_SHAPES = dict(zip("\u03b7\u03bd\u03c9\u03c1\u03c4\u03c5\u03ba\u03b9\u03bf", "nvwptukio", strict=True))
 """Lower-case eta, nu, omega, rho, tau, upsilon, kappa, iota, omicron, by shape."""
 _STOPWORDS = frozenset(
@@ -186,7 +197,37 @@ def _phrase_stems(phrase: str) -> frozenset[str]:
 
 
 def _allowed_edits(word: str) -> int:
-    return 0 if len(word) < 4 else 1 if len(word) < 8 else 2
+    return 0 if len(word) < 3 else 1 if len(word) < 8 else 2
+
+
+@cache
+def _known_words() -> frozenset[str]:
+    """The words of ``KNOWN_WORD_LANGUAGES`` short enough to be a misspelt short name (lower case).
+    Loaded on the first such question, once: a second or so."""
+    known: set[str] = set()
+    for language in KNOWN_WORD_LANGUAGES:
+        known.update(w for w in SpellChecker(language=language, distance=1) if len(w) <= MIN_MISSPELT_MONONYM)
+    return frozenset(known)
+
+
+def _unknown_word(words: _Words, i: int) -> bool:
+    """Whether the prompt's word ``i`` is in no dictionary however its digits and look-alikes are read
+    ("31ba" is "elba"); a word in another script is taken as known: its dictionary is not loaded."""
+    if words.foreign[i]:
+        return False
+    known = _known_words()
+    return words.skeleton[i] not in known and not any(r in known for r in _readings(words.plain[i]))
+
+
+@lru_cache(maxsize=1 << 12)
+def _readings(word: str) -> list[str]:
+    """The ways a typed word reads as letters: look-alikes as theirs, each digit or sign as every
+    letter it stands for (a 1 for an i or an l), at most ``2 ** 7`` readings."""
+    letters = word.translate(_confusable_table())
+    options = [_LETTERS_OF.get(c, c) for c in letters]
+    if prod(len(o) for o in options) > 1 << 7:
+        return [letters]
+    return ["".join(r) for r in product(*options)]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -340,19 +381,27 @@ class PromptScreener:
         for i, candidates in enumerate(near):
             for first_word, first_edits in candidates.items():
                 for t, term_words in self._by_first.get(first_word, ()):
-                    short = len(term_words) == 1 and len(term_words[0]) < MIN_MISSPELT_MONONYM
-                    if short and not _doubled_or_swapped(words.skeleton[i], term_words[0]):
-                        continue
                     last = i + len(term_words) - 1
                     if last >= len(near):
                         continue
-                    edits = first_edits
-                    for k, tw in enumerate(term_words[1:], i + 1):
-                        e = near[k].get(tw)
+                    edits, weak = 0, -1  # edits in all; the typed word whose edit could make another word
+                    for k, tw in enumerate(term_words, i):
+                        e = first_edits if k == i else near[k].get(tw)
                         edits = MAX_EDITS + 1 if e is None else edits + e
                         if edits > MAX_EDITS:
                             break
-                    if 0 < edits <= MAX_EDITS:
+                        if e and len(tw) < 4:
+                            weak = k  # "Jt" for "Jet"
+                    if not 0 < edits <= MAX_EDITS:
+                        continue
+                    if len(term_words) == 1 and len(term_words[0]) < MIN_MISSPELT_MONONYM:
+                        if len(term_words[0]) < 4:
+                            continue
+                        if not _doubled_or_swapped(words.skeleton[i], term_words[0]):
+                            weak = i
+                    elif weak >= 0 and edits > 1:
+                        continue
+                    if weak < 0 or _unknown_word(words, weak):
                         found.append(
                             PromptMatch(
                                 t.asset_id,
@@ -369,7 +418,7 @@ class PromptScreener:
         candidates = self._near_cache.get(w)
         if candidates is None:
             candidates = {w: 0}
-            if len(w) >= 3:
+            if len(w) >= 2:
                 for d in _deletions(w):
                     for v in self._near.get(d, ()):
                         if v not in candidates and (e := OSA.distance(w, v)) <= _allowed_edits(v):

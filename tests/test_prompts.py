@@ -46,6 +46,7 @@ def screener() -> PromptScreener:
         ("brad pit eating a sandwich", "p2", "misspelling"),
         ("bard pitt", "p2", "misspelling"),
         ("Br@d Pitt", "p2", "obfuscation"),
+        ("Els@ on ice", "w3", "obfuscation"),  # a closing sign
         ("Mawio as an astronaut", "w2", "misspelling"),  # a short name typed as no dictionary's word
         ("Mariio jumping", "w2", "misspelling"),  # a letter doubled
         ("Jt Li kicking", "p5", "misspelling"),  # a 3-letter word of a longer name, typed as no word

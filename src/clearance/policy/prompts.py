@@ -54,8 +54,8 @@ MAX_EDITS = 2  # a misspelt term, in all
 ANCHOR_MIN_PHRASES = 2
 MIN_SPELLED_OUT = 4  # letters of a term below which it counts only as one word, not spelled out
 MIN_MISSPELT_MONONYM = 7
-"""Letters a one-word term needs before any misspelling of it counts; a shorter one counts only with
-a letter doubled or two swapped, or typed as a word no dictionary knows (one of 3 letters, never).
+"""Letters a one-word term needs before any misspelling of it counts; a shorter one counts only
+typed as a word no dictionary knows (one of 3 letters, never).
 "Elsa" is one changed letter from "Elba", "Spidey" from "spider", "Mario" from "Margo", but "Mawio"
 is nobody's word."""
 KNOWN_WORD_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "nl")
@@ -72,7 +72,10 @@ MATCH_ORDER = ("exact", "alias", "transliteration", "obfuscation", "misspelling"
 _WORD = re.compile(r"[^\W_]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
-_INNER_SIGN = re.compile(r"(?<=[^\W_])[@$!|](?=[^\W_])|(?<![^\W_])[@$](?=[^\W_]{2})")
+_INNER_SIGN = re.compile(
+    r"(?<=[^\W_])[@$!|](?=[^\W_])|(?<![^\W_])[@$](?=[^\W_]{2})|(?<=[^\W_]{2})[@$](?![^\W_])"
+)
+"""A sign standing for a letter: inside a word, or an @ or $ opening or closing one ("Els@")."""
 _SIGNS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "i"})
 _DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "l": "i"})
 """Digits read as letters; and an l as an i, so that a 1 stands for either ("Je7 1i", "Cru1se")."""
@@ -238,24 +241,6 @@ def _loose(word: str) -> str:
     return word
 
 
-def _doubled_or_swapped(typed: str, word: str) -> bool:
-    """Whether ``typed`` is ``word`` with one letter doubled or two neighbours swapped: the typos
-    that, unlike a changed or dropped letter, seldom make another word ("Baatman", "Adlee")."""
-    if len(typed) == len(word) + 1:
-        return any(
-            typed[k] == typed[k - 1] and typed[:k] + typed[k + 1 :] == word for k in range(1, len(typed))
-        )
-    if len(typed) == len(word):
-        diff = [k for k in range(len(word)) if typed[k] != word[k]]
-        return (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and typed[diff[0]] == word[diff[1]]
-            and typed[diff[1]] == word[diff[0]]
-        )
-    return False
-
-
 def _word_at(words: list[str], gap: int) -> dict[int, int]:
     """The offset of each boundary in ``words`` joined with ``gap`` characters before each word and
     after the last, to the index of the word it opens (``len(words)`` for the end). An empty word
@@ -397,8 +382,7 @@ class PromptScreener:
                     if len(term_words) == 1 and len(term_words[0]) < MIN_MISSPELT_MONONYM:
                         if len(term_words[0]) < 4:
                             continue
-                        if not _doubled_or_swapped(words.skeleton[i], term_words[0]):
-                            weak = i
+                        weak = i
                     elif weak >= 0 and edits > 1:
                         continue
                     if weak < 0 or _unknown_word(words, weak):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from clearance import Catalog, InputError, NotFoundError
+from clearance.scan.prompt import check_prompt
 from tests.test_cli import run
 
 
@@ -34,12 +35,23 @@ def test_identities_are_added_listed_and_removed(tmp_path: Path) -> None:
             cat.identity(cruise.id)
 
 
+def test_a_name_written_with_a_zero_width_non_joiner_is_kept_and_found(tmp_path: Path) -> None:
+    golzar = "\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627 \u06af\u0644\u0632\u0627\u0631"  # Persian
+    with Catalog.open(tmp_path / "cat") as cat:
+        p = cat.add_identity("Mohammad Reza Golzar", owner="Agency", aliases=[golzar])
+        assert p.aliases == (golzar,)
+        for typed in (golzar, golzar.replace("\u200c", " ")):
+            report = check_prompt(cat, f"\u0639\u06a9\u0633 {typed}", record=False)
+            assert [(m.id, m.match) for m in report.matches] == [(p.id, "alias")]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"name": " "}, "name must not be empty"),
         ({"name": "x" * 300}, "longer than 256"),
         ({"name": "Tom\x00Cruise"}, "control"),
+        ({"aliases": ["Tom\u202eesiurC"]}, "control"),  # a right-to-left override: hostile
         ({"aliases": [""]}, "alias must not be empty"),
         ({"policy": "maybe"}, "policy must be one of"),
         ({"owner": ""}, "owner must not be empty"),

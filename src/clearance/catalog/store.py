@@ -802,15 +802,18 @@ def _checked_owner(owner: str, policy: str) -> str:
     return owner
 
 
+_JOINERS = "\u200c\u200d"
+
+
 def _checked_term(text: str, what: str) -> str:
     """``text`` stripped and in Unicode NFC; ``InputError`` if empty, too long or with control
-    characters."""
+    characters (the zero-width joiner and non-joiner excepted: Persian and Indic names need them)."""
     text = unicodedata.normalize("NFC", text.strip())
     if not text:
         raise InputError(f"{what} must not be empty")
     if len(text) > MAX_TERM_CHARS:
         raise InputError(f"{what} is longer than {MAX_TERM_CHARS} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in _JOINERS for c in text):
         raise InputError(f"{what} {text[:40]!r} holds control or unassigned characters")
     return text
 

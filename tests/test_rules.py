@@ -12,6 +12,7 @@ from clearance import Catalog, PolicyError, Settings, scan
 from clearance.media import synth
 from clearance.policy.decide import asset_decision
 from clearance.policy.rules import Rules, load_rules
+from clearance.scan.prompt import check_prompt
 from tests.conftest import excerpt
 from tests.test_cli import run
 
@@ -121,3 +122,22 @@ def test_a_licensed_work_is_allowed_to_its_licensees_alone(
     assert as_p["decision"] == "allow" and as_p["findings"][0]["decision"] == "allow"
     unknown = run("work", "allow", "w0", "Studio P", catalog=cat_dir)
     assert unknown.returncode == 2 and unknown.stderr.strip() == "error: no work or identity with id 'w0'"
+
+
+def test_weak_prompt_matches_fall_in_the_review_band(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('version = "v"\n[review]\nbelow_score = 0.8\n')
+    with Catalog.open(tmp_path / "cat", settings=Settings(policy_file=rules)) as cat:
+        cat.add_identity("Brad Pitt", owner="CAA")
+        hero = cat.add_identity("Peter Parker", owner="Studio")
+        cat.add_terms(hero.id, anchors=["web-slinging, red and blue suit, masked hero"])
+
+        def found(prompt: str) -> list[tuple[str, float, str]]:
+            report = check_prompt(cat, prompt, record=False)
+            return [(m.match, m.score, m.decision) for m in report.matches]
+
+        assert found("brad pitt") == [("exact", 1.0, "block")]
+        assert found("brad pit") == [("misspelling", 0.875, "block")]  # one edit in 8 letters
+        assert found("bard pit") == [("misspelling", 0.75, "review")]  # a swap and a drop
+        assert found("web-slinging in a red and blue suit") == [("anchor", 0.667, "review")]  # 2 phrases of 3
+        assert found("a masked hero web slinging in a red and blue suit") == [("anchor", 1.0, "block")]

@@ -256,7 +256,8 @@ def explain(
         for m in report.get("matches", []):
             out.print(
                 f"- {m['kind']} {m['id']} {m['name']!r} ({m['owner']}): {m['match']} match of "
-                f"{m['term_kind']} {m['term']!r} on {m['text']!r} -> {m['decision']} ({m['rule']})",
+                f"{m['term_kind']} {m['term']!r} on {m['text']!r}, score {m.get('score', 1.0):.2f} -> "
+                f"{m['decision']} ({m['rule']})",
                 markup=False,
                 highlight=False,
             )
@@ -371,11 +372,11 @@ def _decision_line(decision: str) -> str:
 def render_prompt_report(report: PromptReport) -> None:
     """Print a prompt report as a table and its decision."""
     if report.matches:
-        table = Table("kind", "id", "name", "owner", "matched", "how", "decision", "rule")
+        table = Table("kind", "id", "name", "owner", "matched", "how", "score", "decision", "rule")
         table.columns[1].no_wrap = True
         for m in report.matches:
             table.add_row(m.kind, m.id, m.name, m.owner, m.text, f"{m.match} ({m.term_kind} {m.term!r})",
-                          m.decision, m.rule)  # fmt: skip
+                          f"{m.score:.2f}", m.decision, m.rule)  # fmt: skip
         out.print(table)
     else:
         out.print("no registered work or person named")

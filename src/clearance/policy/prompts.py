@@ -130,6 +130,10 @@ class PromptMatch:
     term_kind: str
     match: str  # one of MATCH_ORDER
     text: str  # the prompt's words that matched (anchors: the phrases met, joined by " | ")
+    score: float = 1.0
+    """How much of the term the prompt holds: 1 but for a misspelling (1 less the edits per letter of
+    the term) and an anchor (the share of its phrases met); a policy file's ``[review] below_score``
+    sends weaker matches to review."""
 
 
 def checked_prompt(prompt: str | bytes, max_chars: int = MAX_PROMPT_CHARS) -> str:
@@ -241,6 +245,10 @@ def _loose(word: str) -> str:
     return word
 
 
+def _strength(m: PromptMatch) -> tuple[int, float]:
+    return -MATCH_ORDER.index(m.match), m.score
+
+
 def _word_at(words: list[str], gap: int) -> dict[int, int]:
     """The offset of each boundary in ``words`` joined with ``gap`` characters before each word and
     after the last, to the index of the word it opens (``len(words)`` for the end). An empty word
@@ -320,7 +328,7 @@ class PromptScreener:
         best: dict[str, PromptMatch] = {}
         for m in found:
             kept = best.get(m.asset_id)
-            if kept is None or MATCH_ORDER.index(m.match) < MATCH_ORDER.index(kept.match):
+            if kept is None or _strength(m) > _strength(kept):
                 best[m.asset_id] = m
         return sorted(best.values(), key=lambda m: (MATCH_ORDER.index(m.match), m.asset_id))
 
@@ -386,6 +394,7 @@ class PromptScreener:
                     elif weak >= 0 and edits > 1:
                         continue
                     if weak < 0 or _unknown_word(words, weak):
+                        score = round(1 - edits / sum(len(tw) for tw in term_words), 3)
                         found.append(
                             PromptMatch(
                                 t.asset_id,
@@ -394,6 +403,7 @@ class PromptScreener:
                                 t.kind,
                                 "misspelling",
                                 words.snippet(i, last),
+                                score,
                             )
                         )
 
@@ -426,6 +436,12 @@ class PromptScreener:
             if len(met) >= min(ANCHOR_MIN_PHRASES, len(phrases)):
                 found.append(
                     PromptMatch(
-                        term.asset_id, term.asset_kind, term.text, "anchor", "anchor", " | ".join(met)
+                        term.asset_id,
+                        term.asset_kind,
+                        term.text,
+                        "anchor",
+                        "anchor",
+                        " | ".join(met),
+                        round(len(met) / len(phrases), 3),
                     )
                 )

@@ -4,7 +4,7 @@
     packs = ["eu-ai-act"]         # jurisdiction packs (``PACKS``), applied in order before the rest
 
     [review]
-    below_score = 0.8             # a media finding scored under this is decided "review" at most
+    below_score = 0.8             # a finding (media or prompt) scored under this is "review" at most
 
     [kinds]
     voice = "block"               # a finding of this kind is decided so, whatever the asset's policy

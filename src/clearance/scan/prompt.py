@@ -34,6 +34,7 @@ class PromptFinding(BaseModel):
     term_kind: str  # name | alias | anchor
     match: str  # exact | alias | transliteration | obfuscation | misspelling | anchor
     text: str  # the prompt's words that matched
+    score: float  # 0-1: 1 less the edits per letter for a misspelling, the share of phrases for an anchor
     policy: str  # the asset's own policy
     decision: str  # for this asset and this licensee
     rule: str  # why: "policy block", "licensed to X", "minor: never allowed"
@@ -89,7 +90,7 @@ def check_prompt(
             decision, rule = asset_decision(p.policy, licensees=p.licensees, licensee=licensee, minor=p.minor)
         else:
             continue  # removed since the screener was built
-        decision, rule = rules.apply("prompt", decision, rule)
+        decision, rule = rules.apply("prompt", decision, rule, m.score)
         matches.append(
             PromptFinding(
                 kind=m.asset_kind,
@@ -100,6 +101,7 @@ def check_prompt(
                 term_kind=m.term_kind,
                 match=m.match,
                 text=m.text,
+                score=m.score,
                 policy=policy,
                 decision=decision,
                 rule=rule,

@@ -208,13 +208,10 @@ def _allowed_edits(word: str) -> int:
 
 
 @cache
-def _known_words() -> frozenset[str]:
-    """The words of ``KNOWN_WORD_LANGUAGES`` short enough to be a misspelt short name (lower case).
-    Loaded on the first such question, once: a second or so."""
-    known: set[str] = set()
-    for language in KNOWN_WORD_LANGUAGES:
-        known.update(w for w in SpellChecker(language=language, distance=1) if len(w) <= MIN_MISSPELT_MONONYM)
-    return frozenset(known)
+def _known_words(language: str) -> frozenset[str]:
+    """The words of ``language`` short enough to be a misspelt short name (lower case), from
+    ``pyspellchecker``; loaded when first asked, once (0.1-0.5 s a language)."""
+    return frozenset(w for w in SpellChecker(language=language, distance=1) if len(w) <= MIN_MISSPELT_MONONYM)
 
 
 def _unknown_word(words: _Words, i: int) -> bool:
@@ -222,8 +219,9 @@ def _unknown_word(words: _Words, i: int) -> bool:
     ("31ba" is "elba"); a word in another script is taken as known: its dictionary is not loaded."""
     if words.foreign[i]:
         return False
-    known = _known_words()
-    return words.skeleton[i] not in known and not any(r in known for r in _readings(words.plain[i]))
+    forms = {words.skeleton[i], *_readings(words.plain[i])}
+    # Language by language, so a known word (the common case) seldom loads them all.
+    return not any(forms & _known_words(language) for language in KNOWN_WORD_LANGUAGES)
 
 
 @lru_cache(maxsize=1 << 12)

@@ -22,6 +22,9 @@ TERMS = [
     Term("w1", "work", "name", "Spider-Man"),
     Term("w2", "work", "name", "Mario"),
     Term("w3", "work", "name", "Elsa"),
+    Term(
+        "w4", "work", "anchor", "caped crusader | bat-themed vigilante, black cowl | black bat mask, gotham"
+    ),
     Term("w1", "work", "anchor", "web-slinging, red and blue suit, masked hero"),
 ]
 
@@ -80,6 +83,14 @@ def test_each_way_of_naming_is_found(screener: PromptScreener, prompt: str, asse
 )
 def test_innocent_prompts_sharing_words_name_nobody(screener: PromptScreener, prompt: str) -> None:
     assert screener.screen(prompt) == []
+
+
+def test_an_anchor_phrase_is_met_in_any_of_its_wordings(screener: PromptScreener) -> None:
+    found = screener.screen("a bat-themed vigilante in a black bat mask on a rooftop")
+    assert [(m.asset_id, m.match, m.text, m.score) for m in found] == [
+        ("w4", "anchor", "bat-themed vigilante | black bat mask", 0.667)
+    ]
+    assert screener.screen("a vigilante in a black mask") == []  # no wording of either phrase is whole
 
 
 def test_one_asset_is_reported_once_by_its_strongest_match(screener: PromptScreener) -> None:

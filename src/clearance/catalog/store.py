@@ -662,7 +662,8 @@ class Catalog:
         anchors: Sequence[str] = (),
     ) -> None:
         """Add prompt terms to a work or an identity: names, aliases, and anchors (comma-separated
-        descriptive phrases that identify it without naming it). Terms it has already are skipped."""
+        descriptive phrases that identify it without naming it, each phrase's other wordings after a
+        ``|``). Terms it has already are skipped."""
         new = [
             (kind, text)
             for kind, texts in (("name", names), ("alias", aliases), ("anchor", anchors))

@@ -193,7 +193,11 @@ def work_terms(
     alias: Annotated[list[str] | None, typer.Option("--alias", help="another name; repeatable")] = None,
     anchor: Annotated[
         list[str] | None,
-        typer.Option("--anchor", help="comma-separated phrases that identify it unnamed; repeatable"),
+        typer.Option(
+            "--anchor",
+            help="comma-separated phrases that identify it unnamed (other wordings of a phrase after "
+            "'|'); repeatable",
+        ),
     ] = None,
     catalog: CatalogOpt = None,
 ) -> None:

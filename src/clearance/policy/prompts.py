@@ -21,8 +21,9 @@ three forms, from the strictest:
    its digits are read (``KNOWN_WORD_LANGUAGES``).
 
 Anchors are separate: a work's or identity's descriptive phrases ("web-slinging, red and blue suit,
-masked hero"). A phrase is present when each of its content words is, by stem (Snowball); an anchor is
-met when ``ANCHOR_MIN_PHRASES`` of its phrases are (all of them, if it has fewer).
+masked hero"), each with its other wordings after a ``|`` ("masked hero | masked vigilante"). A phrase
+is present when each content word of one of its wordings is, by stem (Snowball); an anchor is met when
+``ANCHOR_MIN_PHRASES`` of its phrases are (all of them, if it has fewer).
 
 The word-boundary rule keeps innocent words out: "a pitted olive" holds the letters of "Pitt", but
 its match would end inside a word. Searches run through Aho-Corasick automata (``pyahocorasick``),
@@ -52,6 +53,7 @@ from clearance.errors import InputError, LimitExceededError
 MAX_PROMPT_CHARS = 10_000
 MAX_EDITS = 2  # a misspelt term, in all
 ANCHOR_MIN_PHRASES = 2
+ANCHOR_OR = "|"  # between the ways of wording one phrase: "red and blue suit | red and blue costume"
 MIN_SPELLED_OUT = 4  # letters of a term below which it counts only as one word, not spelled out
 MIN_MISSPELT_MONONYM = 7
 """Letters a one-word term needs before any misspelling of it counts; a shorter one counts only
@@ -271,7 +273,7 @@ class PromptScreener:
         self._loose: Any = ahocorasick.Automaton()
         self._by_first: dict[str, list[tuple[Term, list[str]]]] = defaultdict(list)
         self._near: dict[str, set[str]] = defaultdict(set)  # a deletion -> the term words giving it
-        self._anchors: list[tuple[Term, list[tuple[str, frozenset[str]]]]] = []
+        self._anchors: list[tuple[Term, list[list[tuple[str, frozenset[str]]]]]] = []  # phrases, ways
         self._stem_phrases: dict[str, set[tuple[int, int]]] = defaultdict(set)
         self._near_cache: dict[str, dict[str, int]] = {}  # prompt words recur: most are looked up once
         plain_keys: dict[str, list[Term]] = defaultdict(list)
@@ -304,15 +306,19 @@ class PromptScreener:
                 automaton.make_automaton()
 
     def _add_anchor(self, term: Term) -> None:
-        phrases = [(p.strip(), _phrase_stems(p)) for p in term.text.split(",")]
-        phrases = [(p, stems) for p, stems in phrases if stems]
+        phrases = []
+        for phrase in term.text.split(","):
+            ways = [(w.strip(), _phrase_stems(w)) for w in phrase.split(ANCHOR_OR)]
+            if ways := [(w, stems) for w, stems in ways if stems]:
+                phrases.append(ways)
         if not phrases:
             return
         index = len(self._anchors)
         self._anchors.append((term, phrases))
-        for j, (_, stems) in enumerate(phrases):
-            for stem in stems:
-                self._stem_phrases[stem].add((index, j))
+        for j, ways in enumerate(phrases):
+            for _, stems in ways:
+                for stem in stems:
+                    self._stem_phrases[stem].add((index, j))
 
     def screen(self, prompt: str) -> list[PromptMatch]:
         """Every asset the prompt names, once each, by its strongest match."""
@@ -430,7 +436,8 @@ class PromptScreener:
                 hits[index].add(j)
         for index, phrase_ids in hits.items():
             term, phrases = self._anchors[index]
-            met = [p for j, (p, need) in enumerate(phrases) if j in phrase_ids and need <= stems]
+            met = [next((w for w, need in phrases[j] if need <= stems), "") for j in sorted(phrase_ids)]
+            met = [w for w in met if w]
             if len(met) >= min(ANCHOR_MIN_PHRASES, len(phrases)):
                 found.append(
                     PromptMatch(

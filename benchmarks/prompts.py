@@ -10,7 +10,10 @@ benchmark applies the evasions itself (digits and signs for letters, spaced or j
 letters from other scripts, one typing error, a romanisation typed by hand from ``_CYRILLIC``). The
 innocent prompts reuse the words of the protected names in other senses, mix the first name of one
 person with the last name of another, use one anchor phrase alone, and use English words one letter
-from a short one-word name ("Elba", "margo": pyspellchecker's dictionary, the screener's own). The peer, from PyPI: rapidfuzz's
+from a short one-word name ("Elba", "margo": pyspellchecker's dictionary, the screener's own). The
+anchor prompts use a character's registered phrases (inflected, reordered); the ``PARAPHRASES``
+describe it in other words, to show what matching registered words cannot see (no goal). The peer,
+from PyPI: rapidfuzz's
 ``partial_ratio`` of the prompt against every registered name and alias, both through its
 ``default_process`` (lower case, no punctuation), matched at >= 90 (a common fuzzy filter), on the
 same prompts. Throughput pads the terms to 10,000 aliases with made-up names.
@@ -117,6 +120,35 @@ Mario|Super Mario|red cap, plumber moustache, mushroom kingdom, blue overalls
 Elsa|Snow Queen|ice powers, frozen castle, platinum braid, arendelle queen
 Shrek|Шрек|green ogre, swamp dweller, scottish accent, onion layers
 James Bond|Agent 007|british spy, martini shaken, licence to kill, tuxedo agent
+"""
+
+# Descriptions that name no character and mostly avoid its registered anchor words, as a prompt
+# writer paraphrases (written by hand, two a character, in CHARACTERS' order): what stems cannot see.
+PARAPHRASES = """\
+a masked teenager swinging between skyscrapers on sticky webs, red and blue costume
+a superhero in a red spandex costume with a black web pattern climbing up a building
+a brooding billionaire in a dark bat costume perched on a gargoyle at night
+a vigilante with pointed ears on his mask and a utility belt fighting a clown
+an alien hero with an S on his chest flying faster than a speeding bullet
+a mild-mannered journalist in glasses tearing open his shirt to reveal a blue suit
+a warrior princess with a golden lasso and a tiara deflecting bullets with her bracers
+an island-born heroine in star-spangled armour with a glowing rope
+a cheerful animated mouse in red pants and big yellow shoes whistling on a steamboat
+the famous theme park mascot with two circle ears waving
+a masked dark lord in black armour and a cape choking an officer with the force
+a fallen jedi knight in a respirator mask holding a crimson laser sword
+a young sorcerer with a bolt-shaped mark on his forehead riding a broomstick
+a bespectacled orphan at a school of magic with a snowy owl
+a chubby yellow rodent creature shooting thunderbolts from its rosy cheeks
+a cute electric-type creature with black-tipped ears sitting on a trainer's shoulder
+an italian plumber with a mustache in a red hat jumping on turtles
+a short video game hero in dungarees smashing bricks to collect coins
+a blonde animated queen with a side braid conjuring snowflakes and an ice palace
+a princess singing let it go on a mountain while making a palace of ice
+a big green troll-like creature with trumpet ears living in a swamp with a talking donkey
+an animated ogre in a vest bursting out of an outhouse
+a suave secret agent in a dinner jacket ordering a vodka martini in a casino
+an mi6 operative with a walther ppk and an aston martin
 """
 
 TEMPLATES = [
@@ -338,6 +370,9 @@ def prompts(items: list[Asset], seed: int) -> list[tuple[str, str, str | None]]:
         mixed = f"{x.name.split()[0]} {y.name.split()[1]}"
         out.append(("innocent", rng.choice(TEMPLATES).format(mixed), None))
     out += [("innocent", p, None) for p in INNOCENT_FIXED]
+    characters = [a for a in items if a.kind == "work"]
+    for k, text in enumerate(PARAPHRASES.splitlines()):
+        out.append(("paraphrase", text, characters[k // 2].id))
     return out
 
 
@@ -447,6 +482,7 @@ ORDER = [
     "misspelling",
     "transliteration",
     "anchor",
+    "paraphrase",
     "innocent",
 ]
 

@@ -81,8 +81,9 @@ _INNER_SIGN = re.compile(
 _SIGNS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "i"})
 _DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "l": "i"})
 """Digits read as letters; and an l as an i, so that a 1 stands for either ("Je7 1i", "Cru1se")."""
-_LETTERS_OF = {"0": "o", "1": "il", "3": "e", "4": "a", "5": "s", "7": "t", "|": "il", "!": "il", "@": "a"}
-_LETTERS_OF["$"] = "s"
+_LETTERS_OF = {"0": "o", "1": "il", "3": "e", "4": "a", "5": "s", "7": "t"}
+_LETTERS_OF |= {"|": "il", "!": "il", "@": "a", "$": "s"}
+"""Each letter a digit or sign may stand for, when asking whether a typed word is a known word."""
 GREEK_SHAPES = dict(zip("\u03b7\u03bd\u03c9\u03c1\u03c4\u03c5\u03ba\u03b9\u03bf", "nvwptukio", strict=True))
 """Lower-case eta, nu, omega, rho, tau, upsilon, kappa, iota, omicron, by shape."""
 _STOPWORDS = frozenset(
@@ -246,6 +247,7 @@ def _loose(word: str) -> str:
 
 
 def _strength(m: PromptMatch) -> tuple[int, float]:
+    """Orders two matches of one asset: by how they matched (``MATCH_ORDER``), then by score."""
     return -MATCH_ORDER.index(m.match), m.score
 
 

@@ -53,6 +53,7 @@ def test_a_name_written_with_a_zero_width_non_joiner_is_kept_and_found(tmp_path:
         ({"name": "Tom\x00Cruise"}, "control"),
         ({"aliases": ["Tom\u202eesiurC"]}, "control"),  # a right-to-left override: hostile
         ({"aliases": [""]}, "alias must not be empty"),
+        ({"anchors": ["a hero", " "]}, "anchor must not be empty"),
         ({"policy": "maybe"}, "policy must be one of"),
         ({"owner": ""}, "owner must not be empty"),
         ({"minor": True, "licensees": ["Studio P"]}, "minor"),
@@ -87,6 +88,21 @@ def test_identity_commands(tmp_path: Path) -> None:
     assert listed[1]["minor"] is True and listed[1]["policy"] == "block"
     table = run("identity", "list", catalog=cat)
     assert "Brad Pitt" in table.stdout and "minor" in table.stdout
+    hero = run(
+        "identity", "add", "Jane Doe", "--owner", "Agency", "--anchor", "retired astronaut, moon walker",
+        catalog=cat,
+    ).stdout.strip()  # fmt: skip
+    terms = run("identity", "terms", hero, "--alias", "JD", catalog=cat)
+    assert terms.stdout.splitlines() == [
+        "name\tJane Doe",
+        "anchor\tretired astronaut, moon walker",
+        "alias\tJD",
+    ]
+    assert run("identity", "allow", hero, "Studio P", catalog=cat).stdout.strip() == "Studio P"
+    checked = json.loads(run("prompt", "check", "a retired astronaut, the first moon walker", "--json",
+                             "--as", "Studio Q", catalog=cat).stdout)  # fmt: skip
+    assert [(m["id"], m["match"]) for m in checked["matches"]] == [(hero, "anchor")]
+    assert run("identity", "remove", hero, catalog=cat).returncode == 0
     assert run("identity", "remove", pid, catalog=cat).returncode == 0
     again = run("identity", "remove", pid, catalog=cat)
     assert again.returncode == 2 and again.stderr.strip() == f"error: no identity with id {pid!r}"

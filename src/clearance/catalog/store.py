@@ -582,11 +582,14 @@ class Catalog:
         policy: str = "block",
         deceased: bool = False,
         minor: bool = False,
+        anchors: Sequence[str] = (),
     ) -> Identity:
-        """Register a person (no media yet) with the names a prompt may call them by."""
+        """Register a person (no media yet) with the names a prompt may call them by, and anchors that
+        describe them unnamed (as :meth:`add_terms` takes them)."""
         owner = _checked_owner(owner, policy)
         name = _checked_term(name, "name")
         aliases = _checked_terms(aliases, "alias", exclude=name)
+        anchors = _checked_terms(anchors, "anchor")
         licensees = _checked_terms(licensees, "licensee")
         if minor and (licensees or policy != "block"):
             raise InputError("a minor's likeness is never allowed: no --allow, and --policy block")
@@ -609,6 +612,10 @@ class Catalog:
             rows += [
                 {"asset_id": identity_id, "kind": "alias", "text": a, "position": i}
                 for i, a in enumerate(aliases, 1)
+            ]
+            rows += [
+                {"asset_id": identity_id, "kind": "anchor", "text": a, "position": i}
+                for i, a in enumerate(anchors, len(rows))
             ]
             conn.execute(insert(s.terms), rows)
             if licensees:

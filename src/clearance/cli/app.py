@@ -125,6 +125,14 @@ def works(
     out.print(table)
 
 
+AnchorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--anchor",
+        help="comma-separated phrases that identify it unnamed (other wordings of a phrase after '|'); "
+        "repeatable",
+    ),
+]
 identity_app = typer.Typer(help="People whose likeness is protected.", no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 
@@ -142,12 +150,13 @@ def identity_add(
     deceased: Annotated[bool, typer.Option("--deceased", help="the estate acts for the person")] = False,
     minor: Annotated[bool, typer.Option("--minor", help="never allowed, whoever asks")] = False,
     policy: Annotated[str, typer.Option("--policy", help="block | review | allow | licensed")] = "block",
+    anchor: AnchorOpt = None,
     catalog: CatalogOpt = None,
 ) -> None:
     """Register a person (no media needed); prints the new identity id."""
     identity = _open(catalog).add_identity(
         name, owner=owner, aliases=alias or [], licensees=allow or [], policy=policy, deceased=deceased,
-        minor=minor,
+        minor=minor, anchors=anchor or [],
     )  # fmt: skip
     print(identity.id)
 
@@ -186,22 +195,15 @@ app.add_typer(work_app, name="work")
 
 @work_app.command("terms")
 def work_terms(
-    work_id: Annotated[str, typer.Argument(help="the work's id")],
+    work_id: Annotated[str, typer.Argument(help="the work's or identity's id")],
     name: Annotated[
         list[str] | None, typer.Option("--name", help="a name it is called by; repeatable")
     ] = None,
     alias: Annotated[list[str] | None, typer.Option("--alias", help="another name; repeatable")] = None,
-    anchor: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--anchor",
-            help="comma-separated phrases that identify it unnamed (other wordings of a phrase after "
-            "'|'); repeatable",
-        ),
-    ] = None,
+    anchor: AnchorOpt = None,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Add prompt terms to a work (or an identity: its id works too); prints every term it has."""
+    """Add prompt terms to a work or an identity; prints every term it has."""
     cat = _open(catalog)
     cat.add_terms(work_id, names=name or [], aliases=alias or [], anchors=anchor or [])
     for term in cat.terms_of(work_id):
@@ -214,10 +216,13 @@ def work_allow(
     licensees: Annotated[list[str], typer.Argument(help="licensees who may use it")],
     catalog: CatalogOpt = None,
 ) -> None:
-    """Record licences: these licensees may use the work (its policy says what others get)."""
+    """Record licences: these licensees may use the work or person (its policy says what others get)."""
     for licensee in _open(catalog).add_licensees(work_id, licensees):
         print(licensee)
 
+
+identity_app.command("terms")(work_terms)  # the same commands for a person
+identity_app.command("allow")(work_allow)
 
 prompt_app = typer.Typer(help="Screen text prompts before generating.", no_args_is_help=True)
 app.add_typer(prompt_app, name="prompt")

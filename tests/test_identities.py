@@ -108,4 +108,6 @@ def test_identity_commands(tmp_path: Path) -> None:
     assert again.returncode == 2 and again.stderr.strip() == f"error: no identity with id {pid!r}"
     bad = run("identity", "add", "Kid", "--owner", "P", "--minor", "--allow", "Studio P", catalog=cat)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "minor" in bad.stderr
+    licensed = run("identity", "allow", listed[1]["id"], "Studio P", catalog=cat)
+    assert licensed.returncode == 2 and "minor's likeness is never allowed" in licensed.stderr
     assert len(json.loads(run("identity", "list", "--json", catalog=cat).stdout)) == 1

@@ -700,6 +700,9 @@ class Catalog:
         with self._begin() as conn:
             if self._asset_kind(conn, asset_id) is None:
                 raise NotFoundError(f"no work or identity with id {asset_id!r}")
+            minor = select(s.identities.c.minor).where(s.identities.c.id == asset_id)
+            if conn.execute(minor).scalar():
+                raise InputError("a minor's likeness is never allowed: no licensee can be added")
             have = set(
                 conn.execute(
                     select(s.licensees.c.licensee).where(s.licensees.c.asset_id == asset_id)

@@ -43,6 +43,12 @@ def test_rules_replace_a_policy_but_not_a_licence_or_a_minor() -> None:
     assert rules.apply("prompt", *asset_decision("block", minor=True)) == ("block", "minor: never allowed")
     assert rules.apply("audio", *asset_decision("block"), score=0.6) == ("review", "score 0.60 under 0.8 (v)")
     assert rules.apply("audio", *asset_decision("block"), score=0.9) == ("block", "policy block")
+    banded = Rules(version="v", review_below=0.5, review_below_by_kind={"prompt": 0.9})
+    assert banded.apply("prompt", *asset_decision("block"), score=0.8) == (
+        "review",
+        "score 0.80 under 0.9 (v)",
+    )
+    assert banded.apply("audio", *asset_decision("block"), score=0.8) == ("block", "policy block")
 
 
 @pytest.mark.parametrize(
@@ -53,7 +59,12 @@ def test_rules_replace_a_policy_but_not_a_licence_or_a_minor() -> None:
         ('version = "v"\n[kinds]\nsmell = "block"\n', r"rules.toml:3: unknown finding kind 'smell'"),
         ('version = "v"\npacks = ["mars"]\n', r"rules.toml:2: unknown pack 'mars'"),
         ("packs = []\n", r"rules.toml:\?: version must be a non-empty string"),
-        ('version = "v"\n[review]\nbelow_score = 2\n', r"rules.toml:3: below_score must be a number"),
+        (
+            'version = "v"\n[review]\nbelow_score = 2\n',
+            r"rules.toml:3: \[review\] below_score must be a number",
+        ),
+        ('version = "v"\n[review]\nprompt = true\n', r"rules.toml:3: \[review\] prompt must be a number"),
+        ('version = "v"\n[review]\nsmell = 0.5\n', r"rules.toml:3: unknown key 'smell' in \[review\]"),
         ('version = "v"\ncolour = "red"\n', r"rules.toml:2: unknown key 'colour'"),
         (
             'version = "v"\n[labels]\nvisible = "yes"\n',

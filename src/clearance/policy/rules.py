@@ -5,6 +5,7 @@
 
     [review]
     below_score = 0.8             # a finding (media or prompt) scored under this is "review" at most
+    prompt = 0.9                  # ... or, for findings of this kind, under this
 
     [kinds]
     voice = "block"               # a finding of this kind is decided so, whatever the asset's policy
@@ -49,6 +50,7 @@ class Rules:
     version: str = POLICY_VERSION
     packs: tuple[str, ...] = ()
     review_below: float = 0.0
+    review_below_by_kind: Mapping[str, float] = field(default_factory=dict)
     kinds: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, bool] = field(default_factory=dict)
 
@@ -64,8 +66,9 @@ class Rules:
         replaces the asset's policy, not a licence (consent given) nor a minor's block."""
         if kind in self.kinds and rule.startswith("policy "):
             decision, rule = self.kinds[kind], f"{kind} findings are {self.kinds[kind]} ({self.version})"
-        if decision == "block" and score < self.review_below:
-            decision, rule = "review", f"score {score:.2f} under {self.review_below} ({self.version})"
+        below = self.review_below_by_kind.get(kind, self.review_below)
+        if decision == "block" and score < below:
+            decision, rule = "review", f"score {score:.2f} under {below} ({self.version})"
         return decision, rule
 
 
@@ -106,10 +109,13 @@ def load_rules(path: Path) -> Rules:
             raise fail(f"{table} must be a table", table)
         merged[table].update(values)
     for key, value in merged["review"].items():
-        if key != "below_score":
-            raise fail(f"unknown key {key!r} in [review] (below_score)", key, "review")
+        if key != "below_score" and key not in FINDING_KINDS:
+            known = ", ".join(FINDING_KINDS)
+            raise fail(
+                f"unknown key {key!r} in [review] (below_score, or a finding kind: {known})", key, "review"
+            )
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-            raise fail("below_score must be a number from 0 to 1", key, "review")
+            raise fail(f"[review] {key} must be a number from 0 to 1", key, "review")
     for key, value in merged["kinds"].items():
         if key not in FINDING_KINDS:
             raise fail(f"unknown finding kind {key!r} in [kinds] ({', '.join(FINDING_KINDS)})", key, "kinds")
@@ -123,7 +129,8 @@ def load_rules(path: Path) -> Rules:
     return Rules(
         version=version.strip(),
         packs=tuple(packs),
-        review_below=float(merged["review"].get("below_score", 0.0)),
+        review_below=float(merged["review"].pop("below_score", 0.0)),
+        review_below_by_kind={k: float(v) for k, v in merged["review"].items()},
         kinds=dict(merged["kinds"]),
         labels=dict(merged["labels"]),
     )

@@ -19,6 +19,7 @@ TERMS = [
     Term("p3", "identity", "alias", "Киллиан Мёрфи"),
     Term("p4", "identity", "name", "Kyra Tsar"),
     Term("p5", "identity", "name", "Jet Li"),
+    Term("p6", "identity", "alias", "Адель"),
     Term("w1", "work", "name", "Spider-Man"),
     Term("w2", "work", "name", "Mario"),
     Term("w3", "work", "name", "Elsa"),
@@ -46,6 +47,7 @@ def screener() -> PromptScreener:
         ("T\u043em Cruise", "p1", "obfuscation"),  # a Cyrillic o
         ("Tom Kruz on stage", "p1", "transliteration"),
         ("Killian Myorfi on stage", "p3", "transliteration"),  # yo where anyascii writes e
+        ("Adel on stage", "p6", "transliteration"),
         ("brad pit eating a sandwich", "p2", "misspelling"),
         ("bard pitt", "p2", "misspelling"),
         ("Br@d Pitt", "p2", "obfuscation"),
@@ -79,6 +81,7 @@ def test_each_way_of_naming_is_found(screener: PromptScreener, prompt: str, asse
         "una foto de esa mujer en la playa",  # a Spanish word one letter from Elsa
         "a jot li",  # a word one letter from Jet
         "Jt Lo on a bike",  # a short word's edit is the name's only one
+        "Odel on stage",  # a misspelling is of a name in the prompt's script, not of a romanisation
     ],
 )
 def test_innocent_prompts_sharing_words_name_nobody(screener: PromptScreener, prompt: str) -> None:

@@ -18,7 +18,8 @@ three forms, from the strictest:
    alignment distance, candidates found by single deletions, as SymSpell does). Where one edit could
    as well make another word (a short name: ``MIN_MISSPELT_MONONYM``; a 3-letter word of a longer
    name, "Jt Li", as the name's only edit), the typed word must be one no dictionary knows, however
-   its digits are read (``KNOWN_WORD_LANGUAGES``).
+   its digits are read (``KNOWN_WORD_LANGUAGES``). A misspelling is of a term in the prompt's own
+   script: a romanised term with an edit besides is two guesses deep.
 
 Anchors are separate: a work's or identity's descriptive phrases ("web-slinging, red and blue suit,
 masked hero"), each with its other wordings after a ``|`` ("masked hero | masked vigilante"). A phrase
@@ -273,7 +274,7 @@ class PromptScreener:
         self._plain: Any = ahocorasick.Automaton()
         self._skeleton: Any = ahocorasick.Automaton()
         self._loose: Any = ahocorasick.Automaton()
-        self._by_first: dict[str, list[tuple[Term, list[str]]]] = defaultdict(list)
+        self._by_first: dict[str, list[tuple[Term, list[str], bool]]] = defaultdict(list)
         self._near: dict[str, set[str]] = defaultdict(set)  # a deletion -> the term words giving it
         self._anchors: list[tuple[Term, list[list[tuple[str, frozenset[str]]]]]] = []  # phrases, ways
         self._stem_phrases: dict[str, set[tuple[int, int]]] = defaultdict(set)
@@ -292,7 +293,7 @@ class PromptScreener:
             plain_keys[" " + " ".join(words.plain) + " "].append(term)
             skeleton_keys["".join(skeleton)].append((term, any(words.foreign)))
             loose_keys["".join(_loose(w) for w in skeleton)].append((term, any(words.foreign)))
-            self._by_first[skeleton[0]].append((term, skeleton))
+            self._by_first[skeleton[0]].append((term, skeleton, any(words.foreign)))
             for w in skeleton:
                 if _allowed_edits(w):
                     for d in _deletions(w):
@@ -379,10 +380,10 @@ class PromptScreener:
         near = [self._near_words(w) for w in words.skeleton]
         for i, candidates in enumerate(near):
             for first_word, first_edits in candidates.items():
-                for t, term_words in self._by_first.get(first_word, ()):
+                for t, term_words, foreign_term in self._by_first.get(first_word, ()):
                     last = i + len(term_words) - 1
-                    if last >= len(near):
-                        continue
+                    if last >= len(near) or any(words.foreign[i : last + 1]) != foreign_term:
+                        continue  # a misspelling is of a name in the prompt's script, not a romanisation
                     edits, weak = 0, -1  # edits in all; the typed word whose edit could make another word
                     for k, tw in enumerate(term_words, i):
                         e = first_edits if k == i else near[k].get(tw)

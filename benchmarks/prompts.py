@@ -172,6 +172,8 @@ INNOCENT_TEMPLATES = [
     "{} written in neon letters over a bar",
     "a cartoon of a {} eating ice cream",
     "an old map with {} marked in red ink",
+    "a poster with the word {} in bold letters",
+    "a watercolor painting titled {}, soft pastel colors",
 ]
 INNOCENT_FIXED = [
     "cruise control on a desert highway",
@@ -359,16 +361,19 @@ def prompts(items: list[Asset], seed: int) -> list[tuple[str, str, str | None]]:
                 out.append(("anchor", _anchor_prompt(rng, anchors), a.id))
             for phrase in [p.strip() for p in anchors.split(",")]:
                 out.append(("innocent", f"{rng.choice(['a', 'the'])} {phrase} in a shop window", None))
+                out.append(("innocent", f"a pencil sketch of {rng.choice(['a', 'the'])} {phrase}", None))
         for w in sorted({w.lower() for w in a.name.replace("-", " ").split()} - single_terms):
-            for t in rng.sample(INNOCENT_TEMPLATES, 3):
+            for t in rng.sample(INNOCENT_TEMPLATES, 6):
                 out.append(("innocent", t.format(w), None))
     for w in _near_words(single_terms, rng):
         out.append(("innocent", rng.choice(INNOCENT_TEMPLATES).format(w), None))
     people = [a for a in items if a.kind == "identity" and len(a.name.split()) == 2]
-    for _ in range(150):
+    registered = {t.lower() for a in items for t in (a.name, *a.aliases)}
+    for _ in range(250):
         x, y = rng.sample(people, 2)
         mixed = f"{x.name.split()[0]} {y.name.split()[1]}"
-        out.append(("innocent", rng.choice(TEMPLATES).format(mixed), None))
+        if mixed.lower() not in registered:  # "Jet" and Gong "Li" make Jet Li
+            out.append(("innocent", rng.choice(TEMPLATES).format(mixed), None))
     out += [("innocent", p, None) for p in INNOCENT_FIXED]
     characters = [a for a in items if a.kind == "work"]
     for k, text in enumerate(PARAPHRASES.splitlines()):
@@ -376,7 +381,7 @@ def prompts(items: list[Asset], seed: int) -> list[tuple[str, str, str | None]]:
     return out
 
 
-def _near_words(names: set[str], rng: random.Random, per_name: int = 2) -> list[str]:
+def _near_words(names: set[str], rng: random.Random, per_name: int = 4) -> list[str]:
     """English words one edit from each short one-word name ("elba" for "elsa"), ``per_name`` each."""
     short = sorted(n for n in names if n.isascii() and 4 <= len(n) < MIN_MISSPELT_MONONYM)
     english = [w for w in SpellChecker(language="en") if w.isalpha() and w.isascii() and 3 <= len(w) <= 7]

@@ -13,10 +13,9 @@ person with the last name of another, use one anchor phrase alone, and use Engli
 from a short one-word name ("Elba", "margo": pyspellchecker's dictionary, the screener's own). The
 anchor prompts use a character's registered phrases (inflected, reordered); the ``PARAPHRASES``
 describe it in other words, to show what matching registered words cannot see (no goal). The peer,
-from PyPI: rapidfuzz's
-``partial_ratio`` of the prompt against every registered name and alias, both through its
-``default_process`` (lower case, no punctuation), matched at >= 90 (a common fuzzy filter), on the
-same prompts. Throughput pads the terms to 10,000 aliases with made-up names.
+from PyPI: rapidfuzz's ``partial_ratio`` of the prompt against every registered name and alias, both
+through its ``default_process`` (lower case, no punctuation), matched at >= 90 (a common fuzzy
+filter), on the same prompts. Throughput pads the terms to 10,000 aliases with made-up names.
 """
 
 from __future__ import annotations

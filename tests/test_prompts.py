@@ -20,6 +20,8 @@ TERMS = [
     Term("p4", "identity", "name", "Kyra Tsar"),
     Term("p5", "identity", "name", "Jet Li"),
     Term("p6", "identity", "alias", "Адель"),
+    Term("p7", "identity", "alias", "The Rock"),
+    Term("w5", "work", "alias", "Dark Knight"),
     Term("w1", "work", "name", "Spider-Man"),
     Term("w2", "work", "name", "Mario"),
     Term("w3", "work", "name", "Elsa"),
@@ -55,6 +57,10 @@ def screener() -> PromptScreener:
         ("Mawio as an astronaut", "w2", "misspelling"),  # a short name typed as no dictionary's word
         ("Mariio jumping", "w2", "misspelling"),  # a letter doubled
         ("Jt Li kicking", "p5", "misspelling"),  # a 3-letter word of a longer name, typed as no word
+        ("The Rock lifting weights", "p7", "alias"),  # an alias of ordinary words, with its capitals
+        ("the Rock lifting weights", "p7", "alias"),  # a stopword's capital is not needed
+        ("Th3 R0ck lifting weights", "p7", "obfuscation"),  # ... or written with tricks
+        ("poster of The Dark Knight", "w5", "alias"),
         ("spiderman over new york", "w1", "obfuscation"),
         ("a masked hero web slinging over the city in a red and blue suit", "w1", "anchor"),
     ],
@@ -82,6 +88,11 @@ def test_each_way_of_naming_is_found(screener: PromptScreener, prompt: str, asse
         "a jot li",  # a word one letter from Jet
         "Jt Lo on a bike",  # a short word's edit is the name's only one
         "Odel on stage",  # a misspelling is of a name in the prompt's script, not of a romanisation
+        "the rock formations of the grand canyon",  # an alias of ordinary words, without its capitals
+        "The rock formations of the grand canyon",
+        "a narrow the-rock path",
+        "a dark night sky over the harbour",  # ordinary words typed are no misspelling
+        "The dark knights of a chess set",
     ],
 )
 def test_innocent_prompts_sharing_words_name_nobody(screener: PromptScreener, prompt: str) -> None:

@@ -64,6 +64,11 @@ is nobody's word."""
 KNOWN_WORD_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "nl")
 """The languages (``pyspellchecker``'s dictionaries) whose words are never taken for a misspelt short
 name: a prompt in one of them uses its words as words ("esa" in Spanish is not "Elsa")."""
+COMMON_WORD_COUNT = 5_000
+"""Occurrences in ``pyspellchecker``'s English list from which a word is ordinary English ("rock",
+"knight", "tom"; not "smith", "pitt", "mario"). An alias made of ordinary words and stopwords only
+("The Rock", "Dark Knight", "Ye") is met only with the capitals it is registered with, unless written
+with tricks; and no misspelling is read into ordinary words ("a dark night sky" is not "Dark Knight")."""
 NEAR_CACHE_WORDS = 200_000  # prompt words whose near term words are remembered
 LOOSE_SPELLINGS: tuple[tuple[str, str], ...] = (("shch", "sh"), ("kh", "h"), ("yo", "e"), ("jo", "e"))
 LOOSE_SPELLINGS += (("yu", "u"), ("ju", "u"), ("ya", "a"), ("ja", "a"), ("ts", "c"), ("y", "i"))
@@ -218,6 +223,51 @@ def _known_words(language: str) -> frozenset[str]:
     return frozenset(w for w in SpellChecker(language=language, distance=1) if len(w) <= MIN_MISSPELT_MONONYM)
 
 
+@cache
+def _common_english() -> frozenset[str]:
+    """English words seen ``COMMON_WORD_COUNT`` times or more (lower case)."""
+    counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return frozenset(w for w, n in counts.items() if n >= COMMON_WORD_COUNT)
+
+
+def _ordinary(plain_words: Iterable[str]) -> bool:
+    """Whether these (case-folded) words are all stopwords or ordinary English."""
+    common = _common_english()
+    return all(w in _STOPWORDS or w in common for w in plain_words)
+
+
+@lru_cache(maxsize=1 << 12)
+def _capitals_needed(alias: str) -> tuple[bool, ...] | None:
+    """For an alias of ordinary words, which of its words must be capitalised in a prompt (those
+    registered so, stopwords aside); None for any other alias."""
+    words = _Words.of(alias)
+    if not _ordinary(words.plain):
+        return None
+    return tuple(
+        words.text[a].isupper() and w not in _STOPWORDS
+        for (a, _), w in zip(words.spans, words.plain, strict=True)
+    )
+
+
+@lru_cache(maxsize=1 << 12)
+def _plain_words(text: str) -> list[str]:
+    return _Words.of(text).plain
+
+
+def _capitals_kept(term: Term, words: _Words, first: int, last: int) -> bool:
+    """Whether the prompt's words ``first..last``, which spell ``term`` word for word, keep the capitals
+    that an alias of ordinary words needs ("The Rock", not "the rock formations")."""
+    needed = _capitals_needed(term.text) if term.kind == "alias" else None
+    if needed is None:
+        return True
+    if len(needed) != last - first + 1:
+        return False
+    return all(
+        not need or words.text[words.spans[k][0]].isupper()
+        for need, k in zip(needed, range(first, last + 1), strict=True)
+    )
+
+
 def _unknown_word(words: _Words, i: int) -> bool:
     """Whether the prompt's word ``i`` is in no dictionary however its digits and look-alikes are read
     ("31ba" is "elba"); a word in another script is taken as known: its dictionary is not loaded."""
@@ -347,6 +397,8 @@ class PromptScreener:
         for end, (length, terms) in self._plain.iter(text):
             first, last = word_at[end - length + 1], word_at[end] - 1
             for t in terms:
+                if not _capitals_kept(t, words, first, last):
+                    continue
                 how = "exact" if t.kind == "name" else "alias"
                 found.append(
                     PromptMatch(t.asset_id, t.asset_kind, t.text, t.kind, how, words.snippet(first, last))
@@ -368,10 +420,13 @@ class PromptScreener:
             if length < MIN_SPELLED_OUT and last > first:
                 continue  # "D.o.n.n.i.e.Y.e.n" spells out no "Ye"
             foreign_prompt = any(words.foreign[first : last + 1])
+            typed = words.plain[first : last + 1]
             for t, foreign_term in terms:
                 how = "transliteration" if foreign_prompt != foreign_term else "obfuscation"
                 if loose and how != "transliteration":
                     continue  # loose spelling only bridges two scripts' romanisations
+                if not _capitals_kept(t, words, first, last) and typed == _plain_words(t.text):
+                    continue  # no trick, just the ordinary words ("the-rock")
                 found.append(
                     PromptMatch(t.asset_id, t.asset_kind, t.text, t.kind, how, words.snippet(first, last))
                 )
@@ -392,8 +447,8 @@ class PromptScreener:
                             break
                         if e and len(tw) < 4:
                             weak = k  # "Jt" for "Jet"
-                    if not 0 < edits <= MAX_EDITS:
-                        continue
+                    if not 0 < edits <= MAX_EDITS or _ordinary(words.plain[i : last + 1]):
+                        continue  # ordinary words typed are no misspelling ("a dark night")
                     if len(term_words) == 1 and len(term_words[0]) < MIN_MISSPELT_MONONYM:
                         if len(term_words[0]) < 4:
                             continue

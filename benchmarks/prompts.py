@@ -195,6 +195,16 @@ INNOCENT_FIXED = [
     "a reporter in front of a daily newspaper stand",
     "a go-kart race in a park",
     "a mouse with white gloves in a laboratory",
+    "hear ye, hear ye: a town crier in a market square",
+    "Ye Olde Tavern sign above a wooden door",
+    "a dark night sky over a quiet harbour",
+    "the dark knight of the soul, a moody etching",
+    "a man of steel and glass, abstract sculpture",
+    "a snow queen ice sculpture at a winter fair",
+    "the boy who lived next door, a watercolor",
+    "the rocks on a beach at low tide",
+    "a rock concert with a huge crowd",
+    "the queen of hearts playing card",
 ]
 # Look-alike letters from other scripts (Cyrillic, Greek), as an evader types them.
 LOOKALIKE = {

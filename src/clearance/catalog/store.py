@@ -608,16 +608,8 @@ class Catalog:
                     created_at=now,
                 )
             )
-            rows = [{"asset_id": identity_id, "kind": "name", "text": name, "position": 0}]
-            rows += [
-                {"asset_id": identity_id, "kind": "alias", "text": a, "position": i}
-                for i, a in enumerate(aliases, 1)
-            ]
-            rows += [
-                {"asset_id": identity_id, "kind": "anchor", "text": a, "position": i}
-                for i, a in enumerate(anchors, len(rows))
-            ]
-            conn.execute(insert(s.terms), rows)
+            terms = [("name", name), *(("alias", a) for a in aliases), *(("anchor", a) for a in anchors)]
+            conn.execute(insert(s.terms), _term_rows(identity_id, terms, first=0))
             if licensees:
                 conn.execute(
                     insert(s.licensees), [{"asset_id": identity_id, "licensee": x} for x in licensees]
@@ -677,8 +669,7 @@ class Catalog:
             for text in _checked_terms(texts, kind)
         ]
         with self._begin() as conn:
-            if self._asset_kind(conn, asset_id) is None:
-                raise NotFoundError(f"no work or identity with id {asset_id!r}")
+            self._asset_kind(conn, asset_id)
             have = {
                 (r.kind, r.text)
                 for r in conn.execute(
@@ -687,19 +678,14 @@ class Catalog:
             }
             if len(have) + len(new) > MAX_TERMS:
                 raise InputError(f"{asset_id} would have more than {MAX_TERMS} terms")
-            rows = [
-                {"asset_id": asset_id, "kind": kind, "text": text, "position": len(have) + i}
-                for i, (kind, text) in enumerate(t for t in new if t not in have)
-            ]
-            if rows:
+            if rows := _term_rows(asset_id, [t for t in new if t not in have], first=len(have)):
                 conn.execute(insert(s.terms), rows)
 
     def add_licensees(self, asset_id: str, licensees: Sequence[str]) -> tuple[str, ...]:
         """Allow ``licensees`` to use a work or an identity (consent given); returns all it has."""
         new = _checked_terms(licensees, "licensee")
         with self._begin() as conn:
-            if self._asset_kind(conn, asset_id) is None:
-                raise NotFoundError(f"no work or identity with id {asset_id!r}")
+            self._asset_kind(conn, asset_id)
             minor = select(s.identities.c.minor).where(s.identities.c.id == asset_id)
             if conn.execute(minor).scalar():
                 raise InputError("a minor's likeness is never allowed: no licensee can be added")
@@ -733,8 +719,6 @@ class Catalog:
         """The terms of one work or identity, in the order they were added."""
         with self._engine.connect() as conn:
             kind = self._asset_kind(conn, asset_id)
-            if kind is None:
-                raise NotFoundError(f"no work or identity with id {asset_id!r}")
             rows = conn.execute(
                 select(s.terms.c.kind, s.terms.c.text)
                 .where(s.terms.c.asset_id == asset_id)
@@ -762,12 +746,13 @@ class Catalog:
         return {k: tuple(v) for k, v in out.items()}
 
     @staticmethod
-    def _asset_kind(conn: Connection, asset_id: str) -> str | None:
+    def _asset_kind(conn: Connection, asset_id: str) -> str:
+        """Whether ``asset_id`` is a work's or an identity's; ``NotFoundError`` if neither."""
         if conn.execute(select(s.works.c.id).where(s.works.c.id == asset_id)).first() is not None:
             return "work"
         if conn.execute(select(s.identities.c.id).where(s.identities.c.id == asset_id)).first() is not None:
             return "identity"
-        return None
+        raise NotFoundError(f"no work or identity with id {asset_id!r}")
 
     @classmethod
     def _identities(cls, conn: Connection, rows: Sequence[Any]) -> list[Identity]:
@@ -839,6 +824,14 @@ def _checked_terms(texts: Sequence[str], what: str, exclude: str | None = None) 
         if t != exclude and t not in out:
             out.append(t)
     return out
+
+
+def _term_rows(asset_id: str, terms: Sequence[tuple[str, str]], first: int) -> list[dict[str, Any]]:
+    """Rows of the terms table for ``(kind, text)`` pairs of one asset, numbered from ``first``."""
+    return [
+        {"asset_id": asset_id, "kind": kind, "text": text, "position": i}
+        for i, (kind, text) in enumerate(terms, first)
+    ]
 
 
 def _identity_select() -> Any:

@@ -47,6 +47,7 @@ from clearance.policy.prompts import (
     _readings,
     _skeleton,
     _stem,
+    _word_counts,
 )
 
 # name | aliases (";"-separated; other scripts included)
@@ -451,8 +452,8 @@ def run(seed: int) -> dict[str, object]:
     padded = PromptScreener(padded_terms)
     build_s = time.perf_counter() - t0
     texts = [c[1] for c in cases]
-    _known_words.cache_clear()
-    _common_english.cache_clear()
+    for cached in (_word_counts, _known_words, _common_english):
+        cached.cache_clear()
     t0 = time.perf_counter()
     for language in KNOWN_WORD_LANGUAGES:
         _known_words(language)

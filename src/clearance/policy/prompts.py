@@ -216,18 +216,23 @@ def _allowed_edits(word: str) -> int:
     return 0 if len(word) < 3 else 1 if len(word) < 8 else 2
 
 
+@lru_cache(maxsize=1)  # English serves both sets below; the full lists are not kept
+def _word_counts(language: str) -> dict[str, int]:
+    """``pyspellchecker``'s words of ``language`` (lower case) with their counts (0.1-0.5 s)."""
+    return dict(SpellChecker(language=language, distance=1).word_frequency.dictionary)
+
+
 @cache
 def _known_words(language: str) -> frozenset[str]:
-    """The words of ``language`` short enough to be a misspelt short name (lower case), from
-    ``pyspellchecker``; loaded when first asked, once (0.1-0.5 s a language)."""
-    return frozenset(w for w in SpellChecker(language=language, distance=1) if len(w) <= MIN_MISSPELT_MONONYM)
+    """The words of ``language`` short enough to be a misspelt short name (lower case); loaded when
+    first asked, once."""
+    return frozenset(w for w in _word_counts(language) if len(w) <= MIN_MISSPELT_MONONYM)
 
 
 @cache
 def _common_english() -> frozenset[str]:
     """English words seen ``COMMON_WORD_COUNT`` times or more (lower case)."""
-    counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
-    return frozenset(w for w, n in counts.items() if n >= COMMON_WORD_COUNT)
+    return frozenset(w for w, n in _word_counts("en").items() if n >= COMMON_WORD_COUNT)
 
 
 def _ordinary(plain_words: Iterable[str]) -> bool:
